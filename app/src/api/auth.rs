@@ -1,0 +1,51 @@
+//! Who is signed in; the development login; signing out.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+use crate::types::SessionInfo;
+
+/// The caller and the site mode, for the layout.
+#[server(endpoint = "get_session")]
+pub async fn get_session() -> Result<SessionInfo, AppError> {
+    use crate::server::context::{current_user, state};
+    let state = state()?;
+    let user = current_user(&state).await?;
+    Ok(SessionInfo {
+        user: user.map(|u| u.view()),
+        dev_mode: state.site.dev_login_allowed(),
+    })
+}
+
+/// Signs in as anyone (development mode on loopback only).
+#[server(endpoint = "dev_login")]
+pub async fn dev_login(
+    name: String,
+    email: String,
+    role: String,
+    groups: Option<String>,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use crate::server::{auth, context};
+    let state = context::state()?;
+    let groups = groups.unwrap_or_default();
+    let (_, token) = auth::dev_login(&state, &name, &email, &role, &groups)
+        .await
+        .map_err(context::fail)?;
+    context::set_session_cookie(&state, Some(&token));
+    context::redirect_plain_form(&crate::pages::login::safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Signs out.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::server::{auth, context};
+    let state = context::state()?;
+    if let Some(token) = context::session_token() {
+        auth::logout(&state, &token).await.map_err(context::fail)?;
+    }
+    context::set_session_cookie(&state, None);
+    context::redirect_plain_form("/");
+    Ok(())
+}

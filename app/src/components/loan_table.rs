@@ -1,0 +1,58 @@
+//! The table of loans used by "My loans" and the admin's "All loans".
+
+use chrono::Utc;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use super::badges::LoanBadge;
+use super::format;
+use crate::types::LoanSummary;
+
+#[component]
+pub fn LoanTable(loans: Vec<LoanSummary>, #[prop(optional)] show_borrower: bool) -> impl IntoView {
+    let now = Utc::now();
+    let rows = loans
+        .into_iter()
+        .map(|loan| {
+            let href = format!("/loans/{}", loan.id);
+            let ends = match (loan.ended_at, loan.expires_at) {
+                (Some(ended), _) => format!("ended {}", format::when(ended)),
+                (None, Some(expires)) => format::relative(expires, now),
+                (None, None) => "—".to_owned(),
+            };
+            view! {
+                <tr data-loan=loan.id>
+                    <td><A href=href.clone()>{format!("#{}", loan.id)}</A></td>
+                    <td>{loan.pool_name.clone()}</td>
+                    <td>{loan.machine_fqdn.clone().map(|f| view! { <code>{f}</code> })}</td>
+                    {show_borrower.then(|| view! {
+                        <td><span title=loan.borrower_email.clone()>{loan.borrower_name.clone()}</span></td>
+                    })}
+                    <td><LoanBadge state=loan.state /></td>
+                    <td class="nowrap">{format::when(loan.requested_at)}</td>
+                    <td class="nowrap">{ends}</td>
+                    <td class="reason" title=loan.reason.clone()>{loan.reason.clone()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="table-wrap">
+            <table class="table">
+                <thead>
+                    <tr>
+                        <th>"Loan"</th>
+                        <th>"Pool"</th>
+                        <th>"Machine"</th>
+                        {show_borrower.then(|| view! { <th>"Borrower"</th> })}
+                        <th>"State"</th>
+                        <th>"Requested"</th>
+                        <th>"Ends"</th>
+                        <th>"Reason"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}

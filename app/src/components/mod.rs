@@ -1,0 +1,9 @@
+//! Pieces several pages share.
+
+pub mod badges;
+pub mod fields;
+pub mod format;
+pub mod layout;
+pub mod loan_table;
+pub mod notice;
+pub mod timeline;

@@ -1,0 +1,46 @@
+//! Messages in place of a page's content: errors, sign-in needed, nothing here yet.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::error::AppError;
+
+/// Shows an error the way a person can act on it.
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    match error {
+        AppError::Unauthorized => view! {
+            <div class="notice notice-info">
+                <h2>"Please sign in"</h2>
+                <p>"You need to be signed in to see this page."</p>
+                <A href="/login" attr:class="button">"Sign in"</A>
+            </div>
+        }
+        .into_any(),
+        AppError::Forbidden => view! {
+            <div class="notice notice-bad" data-testid="forbidden">
+                <h2>"Not allowed"</h2>
+                <p>"This page is for release-engineering admins. If you need access, ask the admin team."</p>
+            </div>
+        }
+        .into_any(),
+        other => view! {
+            <div class="notice notice-bad">
+                <h2>"Something is not right"</h2>
+                <p>{other.to_string()}</p>
+            </div>
+        }
+        .into_any(),
+    }
+}
+
+/// The message for a form field, shown under it.
+#[component]
+pub fn FieldMessage(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .and_then(|e| e.field_message(field))
+            .map(|message| view! { <p class="field-error" data-field=field>{message}</p> })
+    }
+}

@@ -1,0 +1,79 @@
+//! Loaner's Leptos application: the HTML shell and the routes. Pages live in `pages/`, shared
+//! pieces in `components/`, server functions in `api/`, pure rules in `rules/`, and the
+//! server-only services behind the `ssr` feature in `server/`.
+
+// Leptos views are deeply nested types; the hydrate build needs the headroom.
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod pages;
+pub mod rules;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod types;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::layout::{provide_session, Layout};
+use crate::pages::{admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request};
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_session();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/loaner.css" />
+        <Title formatter=|title: String| {
+            if title.is_empty() { "Loaner".to_owned() } else { format!("{title} · Loaner") }
+        } />
+        <Router>
+            <Layout>
+                <Routes fallback=not_found::NotFound>
+                    <Route path=path!("/") view=catalogue::CataloguePage />
+                    <Route path=path!("/login") view=login::LoginPage />
+                    <Route path=path!("/request/:pool") view=request::RequestPage />
+                    <Route path=path!("/loans") view=my_loans::MyLoansPage />
+                    <Route path=path!("/loans/:id") view=loan::LoanPage />
+                    <Route path=path!("/admin") view=admin::home::AdminHomePage />
+                    <Route path=path!("/admin/approvals") view=admin::approvals::ApprovalsPage />
+                    <Route path=path!("/admin/policies") view=admin::policies::PoliciesPage />
+                    <Route path=path!("/admin/pools") view=admin::pools::PoolsPage />
+                    <Route path=path!("/admin/pools/:slug") view=admin::pool_edit::PoolEditPage />
+                    <Route path=path!("/admin/loans") view=admin::loans::AdminLoansPage />
+                    <Route path=path!("/admin/machines") view=admin::machines::AdminMachinesPage />
+                    <Route path=path!("/admin/machines/:id") view=admin::machine_edit::MachineEditPage />
+                    <Route path=path!("/admin/audit") view=admin::audit::AuditPage />
+                    <Route path=path!("/admin/mailbox") view=mailbox::MailboxPage />
+                    <Route path=path!("/admin/mailbox/:id") view=mailbox::MailPage />
+                    <Route path=path!("/l/:token") view=link::LinkPage />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

@@ -1,0 +1,117 @@
+//! The audit log: every admin action and every state change, newest first, filtered by actor,
+//! target, kind and dates, and exported as CSV.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::admin::search_audit;
+use crate::components::format;
+use crate::components::notice::ErrorNotice;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let field = move |name: &str| query.read().get(name).unwrap_or_default();
+    let filter = move || {
+        (
+            field("actor"),
+            field("target"),
+            field("kind"),
+            field("from"),
+            field("to"),
+        )
+    };
+    let log = Resource::new(filter, |(actor, target, kind, from, to)| {
+        search_audit(actor, target, kind, from, to)
+    });
+    let csv = move || {
+        let (actor, target, kind, from, to) = filter();
+        format!(
+            "/admin/audit.csv?actor={}&target={}&kind={}&from={}&to={}",
+            enc(&actor),
+            enc(&target),
+            enc(&kind),
+            enc(&from),
+            enc(&to)
+        )
+    };
+    view! {
+        <Title text="Audit log" />
+        <div class="page-head">
+            <div>
+                <h1>"Audit log"</h1>
+                <p class="lead">"Every admin action and every state change, by anyone. Nobody can change or delete it."</p>
+            </div>
+            <a href=csv class="button button-secondary" data-testid="export-csv" download>"Export CSV"</a>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || log.get().map(|result| match result {
+                Ok((rows, kinds)) => {
+                    let filters = view! {
+        <form class="card filters" method="get" action="/admin/audit">
+                    <label class="field"><span>"Actor"</span><input type="text" name="actor" value=field("actor") placeholder="name or scheduler" /></label>
+                    <label class="field"><span>"Target"</span><input type="text" name="target" value=field("target") placeholder="host, pool or #id" /></label>
+                    <label class="field"><span>"Kind"</span>
+                        <select name="kind">
+                            <option value="">"any"</option>
+                            {kinds.into_iter().map(|k| {
+                                let selected = k == field("kind");
+                                view! { <option value=k.clone() selected=selected>{k.clone()}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label class="field"><span>"From"</span><input type="date" name="from" value=field("from") /></label>
+                    <label class="field"><span>"To"</span><input type="date" name="to" value=field("to") /></label>
+                    <button type="submit" class="button">"Filter"</button>
+                </form>
+                            };
+                    view! { {filters} <AuditTable rows /> }.into_any()
+                }
+                Err(error) => view! { <ErrorNotice error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn AuditTable(rows: Vec<crate::types::AuditRow>) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <div class="notice notice-info"><p>"Nothing matches."</p></div> }
+            .into_any();
+    }
+    view! {
+                    <p class="hint">{format!("{} entr{} (at most 500 shown; the CSV has all)", rows.len(), if rows.len() == 1 { "y" } else { "ies" })}</p>
+                    <div class="table-wrap">
+                        <table class="table audit-table" data-testid="audit">
+                            <thead><tr><th>"Time"</th><th>"Actor"</th><th>"Kind"</th><th>"Target"</th><th>"Before"</th><th>"After"</th></tr></thead>
+                            <tbody>
+                                {rows.into_iter().take(500).map(|r| view! {
+                                    <tr data-kind=r.kind.clone()>
+                                        <td class="nowrap">{format::when(r.at)}</td>
+                                        <td>{r.actor.clone()}</td>
+                                        <td><code>{r.kind.clone()}</code></td>
+                                        <td>{format!("{} {}", r.target_type.trim_end_matches('s'), r.target)}</td>
+                                        <td class="json">{r.before.clone()}</td>
+                                        <td class="json">{r.after.clone()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+    }
+    .into_any()
+}
+
+/// Percent-encodes a query value.
+fn enc(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

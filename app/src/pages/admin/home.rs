@@ -1,0 +1,99 @@
+//! The admin dashboard: what needs an admin now — requests to approve, loans waiting, broken
+//! machines — and the open tasks for manual steps, with their Done and Failed buttons.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::api::admin::{get_overview, CloseTask};
+use crate::components::format;
+use crate::components::notice::{ErrorNotice, FieldMessage};
+use crate::types::{AdminOverview, TaskRow};
+
+#[component]
+pub fn AdminHomePage() -> impl IntoView {
+    let close = ServerAction::<CloseTask>::new();
+    let overview = Resource::new(move || close.version().get(), |_| get_overview());
+    view! {
+        <Title text="Admin" />
+        <div class="page-head">
+            <div>
+                <h1>"Admin"</h1>
+                <p class="lead">"Policy approves most requests; this is what needs a person."</p>
+            </div>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || overview.get().map(|result| match result {
+                Ok(o) => view! { <Overview o close /> }.into_any(),
+                Err(error) => view! { <ErrorNotice error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Overview(o: AdminOverview, close: ServerAction<CloseTask>) -> impl IntoView {
+    let tiles = [
+        ("/admin/approvals", o.approvals, "Requests to approve"),
+        ("/admin/loans", o.waiting, "Loans waiting for a machine"),
+        ("/admin/loans", o.active_loans, "Active loans"),
+        ("/admin/machines", o.broken_machines, "Broken machines"),
+    ]
+    .into_iter()
+    .map(|(href, n, label)| {
+        view! {
+            <A href=href attr:class="tile tile-link">
+                <span class="tile-number">{n}</span>
+                <span>{label}</span>
+            </A>
+        }
+    })
+    .collect_view();
+    let tasks = if o.tasks.is_empty() {
+        view! { <p class="muted">"No open tasks. Manual steps land here when a loan reaches one."</p> }.into_any()
+    } else {
+        o.tasks
+            .into_iter()
+            .map(|task| view! { <TaskCard task close /> })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <div class="tiles">{tiles}</div>
+        <section>
+            <h2>"Open tasks"</h2>
+            <div data-testid="tasks">{tasks}</div>
+        </section>
+    }
+}
+
+#[component]
+fn TaskCard(task: TaskRow, close: ServerAction<CloseTask>) -> impl IntoView {
+    let error = Signal::derive(move || close.value().get().and_then(Result::err));
+    view! {
+        <article class="card task" data-task=task.id>
+            <header class="task-head">
+                <h3>{task.step_name.clone()}</h3>
+                <span class="badge badge-wait">{format!("{} · waiting since {}", task.phase.label(), format::when(task.created_at))}</span>
+            </header>
+            <p>
+                <code>{task.machine_fqdn.clone()}</code>" — "
+                <A href=format!("/loans/{}", task.loan_id)>{format!("loan #{}", task.loan_id)}</A>
+                {format!(" of {} ({})", task.borrower_name, task.pool_name)}
+            </p>
+            <div class="instructions">{task.instructions.clone()}</div>
+            <ActionForm action=close>
+                <input type="hidden" name="id" value=task.id />
+                <label class="field">
+                    <span>"Note " <em class="opt">"required if it failed"</em></span>
+                    <input type="text" name="note" placeholder="Serial console says OK" />
+                    <FieldMessage error field="note" />
+                </label>
+                <div class="button-row">
+                    <button type="submit" name="outcome" value="done" class="button" data-testid="task-done">"Done — the loan moves on"</button>
+                    <button type="submit" name="outcome" value="failed" class="button button-secondary">"Failed"</button>
+                </div>
+            </ActionForm>
+        </article>
+    }
+}

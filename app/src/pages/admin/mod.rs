@@ -1,0 +1,12 @@
+//! The admins' pages: the dashboard, approvals, policies, the inventory and the audit log.
+//! The server answers non-admins with 401/403 before any of these render.
+
+pub mod approvals;
+pub mod audit;
+pub mod home;
+pub mod loans;
+pub mod machine_edit;
+pub mod machines;
+pub mod policies;
+pub mod pool_edit;
+pub mod pools;

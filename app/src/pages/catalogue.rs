@@ -1,0 +1,83 @@
+//! The home page: every pool with what it is and how many machines are free right now.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::api::catalogue::list_pools;
+use crate::components::notice::ErrorNotice;
+use crate::rules::policy::format_hours;
+use crate::types::{ApprovalMode, PoolCard};
+
+#[component]
+pub fn CataloguePage() -> impl IntoView {
+    let pools = Resource::new(|| (), |_| list_pools());
+    view! {
+        <Title text="Catalogue" />
+        <div class="page-head">
+            <div>
+                <h1>"Borrow a machine"</h1>
+                <p class="lead">
+                    "Pick a machine type. You get a freshly imaged machine in minutes, and it goes back to the pool, cleaned, when you are done."
+                </p>
+            </div>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading the catalogue…"</p> }>
+            {move || pools.get().map(|result| match result {
+                Ok(pools) if pools.is_empty() => view! {
+                    <div class="notice notice-info"><p>"No machine types are set up yet."</p></div>
+                }.into_any(),
+                Ok(pools) => view! {
+                    <div class="pool-grid">
+                        {pools.into_iter().map(|pool| view! { <PoolCardView pool /> }).collect_view()}
+                    </div>
+                }.into_any(),
+                Err(error) => view! { <ErrorNotice error /> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn PoolCardView(pool: PoolCard) -> impl IntoView {
+    let free_pct = if pool.total > 0 {
+        pool.free * 100 / pool.total
+    } else {
+        0
+    };
+    let availability = match (pool.free, pool.total, pool.waiting) {
+        (_, 0, _) => "No machines in service".to_owned(),
+        (0, total, 0) => format!("None free right now (0 of {total})"),
+        (0, total, waiting) => format!("None free (0 of {total}); {waiting} waiting"),
+        (free, total, _) => format!("{free} of {total} free now"),
+    };
+    let approval = match pool.policy.approval_mode {
+        ApprovalMode::Automatic => "Approved automatically",
+        ApprovalMode::Manual => "Needs admin approval",
+    };
+    let href = format!("/request/{}", pool.slug);
+    view! {
+        <article class="pool-card" data-pool=pool.slug.clone()>
+            <header class="pool-card-head">
+                <h2>{pool.name.clone()}</h2>
+                <span class="platform">{pool.platform.clone()}</span>
+            </header>
+            <div class="info-box markdown" inner_html=pool.description_html.clone()></div>
+            <dl class="facts">
+                <dt>"Image"</dt>
+                <dd><code>{pool.image_name.clone()}</code>" "<span class="version">{pool.image_version.clone()}</span></dd>
+                <dt>"Loan"</dt>
+                <dd>{format!("{} by default, up to {}", format_hours(pool.policy.default_duration_hours), format_hours(pool.policy.max_duration_hours))}</dd>
+                <dt>"Policy"</dt>
+                <dd>{approval}{pool.policy.bug_required.then_some(" · bug reference required")}</dd>
+            </dl>
+            <div class="availability">
+                <div class="meter" role="img" aria-label=availability.clone()>
+                    <span style=format!("width: {free_pct}%")></span>
+                </div>
+                <span class="free-count" data-testid="free-count" data-free=pool.free>{availability}</span>
+            </div>
+            <A href=href attr:class="button button-block">"Request a machine"</A>
+        </article>
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure rules: plain values in, `Result` out. No clock, no database, no environment; callers
+//! pass `now` and the facts. These carry most of the unit tests.
+
+pub mod lifecycle;
+pub mod policy;
+pub mod validate;

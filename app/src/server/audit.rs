@@ -1,0 +1,143 @@
+//! The audit log. Database triggers write it (every change to loans, machines, pools, the site
+//! policy, admin tasks and roles), in the transaction of the change; this module tells them who
+//! acts and what time it is, and reads the log back for the admin page and its CSV export.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::models::{AuditEntry, User};
+use super::schema::audit_log;
+use super::DbError;
+use crate::types::{AuditFilter, AuditRow};
+
+/// Names the actor (a person, or the scheduler with `None`) and the time for the audit rows
+/// the rest of this transaction writes.
+pub async fn stamp(
+    conn: &mut AsyncPgConnection,
+    actor: Option<&User>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::sql_query(
+        "SELECT set_config('loaner.actor_id', $1, true), set_config('loaner.actor', $2, true), set_config('loaner.now', $3, true)",
+    )
+    .bind::<Text, _>(actor.map(|u| u.id.to_string()).unwrap_or_default())
+    .bind::<Text, _>(actor.map(|u| u.name.clone()).unwrap_or_default())
+    .bind::<Text, _>(now.to_rfc3339())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Names an actor that is not a person (`inventory sync (inventory.toml)`) and the time for
+/// the audit rows the rest of this transaction writes.
+pub async fn stamp_as(
+    conn: &mut AsyncPgConnection,
+    actor_name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::sql_query(
+        "SELECT set_config('loaner.actor_id', '', true), set_config('loaner.actor', $1, true), set_config('loaner.now', $2, true)",
+    )
+    .bind::<Text, _>(actor_name)
+    .bind::<Text, _>(now.to_rfc3339())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The most entries one page shows.
+const PAGE: i64 = 500;
+
+fn day_start(day: &str) -> Option<DateTime<Utc>> {
+    NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+/// Entries matching the filter, newest first. `limit` caps the count (`None`: all, for export).
+pub async fn search(
+    conn: &mut AsyncPgConnection,
+    filter: &AuditFilter,
+    limit: Option<i64>,
+) -> Result<Vec<AuditRow>, DbError> {
+    let mut query = audit_log::table
+        .select(AuditEntry::as_select())
+        .order((audit_log::at.desc(), audit_log::id.desc()))
+        .into_boxed();
+    if !filter.actor.trim().is_empty() {
+        query = query.filter(audit_log::actor.ilike(format!("%{}%", filter.actor.trim())));
+    }
+    if !filter.target.trim().is_empty() {
+        query = query.filter(audit_log::target.ilike(format!("%{}%", filter.target.trim())));
+    }
+    if !filter.kind.trim().is_empty() {
+        query = query.filter(audit_log::kind.like(format!("{}%", filter.kind.trim())));
+    }
+    if let Some(from) = day_start(&filter.from) {
+        query = query.filter(audit_log::at.ge(from));
+    }
+    if let Some(to) = day_start(&filter.to) {
+        query = query.filter(audit_log::at.lt(to + chrono::Duration::days(1)));
+    }
+    let rows: Vec<AuditEntry> = query.limit(limit.unwrap_or(PAGE)).load(conn).await?;
+    Ok(rows.into_iter().map(row).collect())
+}
+
+fn row(entry: AuditEntry) -> AuditRow {
+    let text = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
+    AuditRow {
+        id: entry.id,
+        at: entry.at,
+        actor: entry.actor,
+        kind: entry.kind,
+        target_type: entry.target_type,
+        target_id: entry.target_id,
+        target: entry.target,
+        before: text(entry.before),
+        after: text(entry.after),
+    }
+}
+
+/// The entries as CSV, for spreadsheets and other tools.
+pub fn to_csv(rows: &[AuditRow]) -> Result<String, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "id",
+        "at",
+        "actor",
+        "kind",
+        "target_type",
+        "target_id",
+        "target",
+        "before",
+        "after",
+    ])?;
+    for r in rows {
+        out.write_record([
+            r.id.to_string(),
+            r.at.to_rfc3339(),
+            r.actor.clone(),
+            r.kind.clone(),
+            r.target_type.clone(),
+            r.target_id.clone(),
+            r.target.clone(),
+            r.before.clone(),
+            r.after.clone(),
+        ])?;
+    }
+    let bytes = out.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The audit kinds the filter offers.
+pub async fn kinds(conn: &mut AsyncPgConnection) -> Result<Vec<String>, DbError> {
+    Ok(audit_log::table
+        .select(audit_log::kind)
+        .distinct()
+        .order(audit_log::kind)
+        .load(conn)
+        .await?)
+}

@@ -1,0 +1,98 @@
+//! What every server function does first: find the state, find out who calls, check they may,
+//! and answer failures with the right HTTP status.
+
+use http::request::Parts;
+use http::{header, Method};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+
+use super::models::User;
+use super::{sessions, AppState};
+use crate::error::AppError;
+
+/// The application state the server put in context.
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState is missing from the Leptos context");
+        AppError::Internal
+    })
+}
+
+/// The signed-in caller, if any.
+pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
+    let Some(parts) = use_context::<Parts>() else {
+        return Ok(None);
+    };
+    let Some(token) = sessions::token_from_headers(&parts.headers) else {
+        return Ok(None);
+    };
+    let mut conn = state.conn().await?;
+    Ok(sessions::user_for_token(&mut conn, &token, state.clock.now()).await?)
+}
+
+/// The signed-in caller, or 401.
+pub async fn require_user() -> Result<(AppState, User), AppError> {
+    let state = state()?;
+    match current_user(&state).await? {
+        Some(user) => Ok((state, user)),
+        None => Err(fail(AppError::Unauthorized)),
+    }
+}
+
+/// The signed-in caller if they are an admin; 401 for visitors, 403 for developers.
+pub async fn require_admin() -> Result<(AppState, User), AppError> {
+    let (state, user) = require_user().await?;
+    if user.is_admin() {
+        Ok((state, user))
+    } else {
+        Err(fail(AppError::Forbidden))
+    }
+}
+
+/// Sets the response status that matches `err` and returns it, for `map_err(fail)`.
+///
+/// A plain HTML form post (no JavaScript) is answered with a redirect back to the form that
+/// carries the error, so its status is left alone.
+pub fn fail(err: impl Into<AppError>) -> AppError {
+    let err = err.into();
+    if let Some(response) = use_context::<ResponseOptions>() {
+        if !is_plain_form_post() {
+            response.set_status(err.status());
+        }
+    }
+    err
+}
+
+/// True when the request is a browser form submission rather than a call from the app's WASM.
+pub fn is_plain_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|parts| {
+        parts.method == Method::POST
+            && parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// Sends a browser that posted a plain form on to `path`; the WASM app navigates by itself.
+pub fn redirect_plain_form(path: &str) {
+    if is_plain_form_post() {
+        leptos_axum::redirect(path);
+    }
+}
+
+/// Stores (or, with `None`, clears) the session cookie on the response.
+pub fn set_session_cookie(state: &AppState, token: Option<&str>) {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.append_header(
+            header::SET_COOKIE,
+            sessions::cookie_header(token, state.session_lifetime(), state.site.secure_cookies),
+        );
+    }
+}
+
+/// The session token the request carries.
+pub fn session_token() -> Option<String> {
+    use_context::<Parts>().and_then(|parts| sessions::token_from_headers(&parts.headers))
+}

@@ -1,0 +1,276 @@
+//! Asking for a machine. The pool's policy decides: who may borrow, how many loans one person may
+//! hold, whether an admin must approve. An approved loan gets a free machine in the same
+//! transaction, or waits first-come-first-served when the requester chose to.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use super::{set_state, LoanError};
+use crate::error::FieldError;
+use crate::rules::lifecycle::{self, LoanAction};
+use crate::rules::{policy, validate};
+use crate::server::events::{self, Event, EventKind};
+use crate::server::models::{Loan, Machine, NewLoan, Pool, User};
+use crate::server::queue::{self, Job};
+use crate::server::schema::{loans, users};
+use crate::server::{audit, machines, mail, policies, pools, waiting};
+use crate::types::{ApprovalMode, LoanState, MachineState, MailKind, Policy};
+
+/// What a developer asks for on the request form.
+#[derive(Clone, Debug)]
+pub struct LoanRequest {
+    pub pool: String,
+    pub reason: String,
+    pub bug_ref: String,
+    /// As typed; parsed here so a bad value gets a field message.
+    pub duration_hours: String,
+    pub ssh_public_key: String,
+    /// Wait in line when no machine is free, instead of being refused.
+    pub wait: bool,
+}
+
+/// A request whose every field passed validation.
+struct CheckedRequest {
+    reason: String,
+    bug_ref: Option<String>,
+    duration_hours: i32,
+    ssh_key_line: String,
+}
+
+/// Validates every field against the pool's policy, reporting all problems at once.
+fn check(policy: &Policy, input: &LoanRequest) -> Result<CheckedRequest, LoanError> {
+    let mut errors = Vec::new();
+    let reason = validate::reason(&input.reason)
+        .map_err(|m| errors.push(FieldError::new("reason", m)))
+        .ok();
+    let bug_ref = validate::bug_ref(&input.bug_ref, policy.bug_required)
+        .map_err(|m| errors.push(FieldError::new("bug_ref", m)))
+        .ok();
+    let duration = input
+        .duration_hours
+        .trim()
+        .parse::<i32>()
+        .map_err(|_| "Choose how long you need the machine.".to_owned())
+        .and_then(|hours| {
+            policy::check_duration(hours, policy.max_duration_hours).map_err(|e| e.to_string())
+        })
+        .map_err(|m| errors.push(FieldError::new("duration_hours", m)))
+        .ok();
+    let key = validate::ssh_public_key(&input.ssh_public_key)
+        .map_err(|m| errors.push(FieldError::new("ssh_public_key", m)))
+        .ok();
+    match (reason, bug_ref, duration, key) {
+        (Some(reason), Some(bug_ref), Some(duration_hours), Some(key)) if errors.is_empty() => {
+            Ok(CheckedRequest {
+                reason,
+                bug_ref,
+                duration_hours,
+                ssh_key_line: key.line,
+            })
+        }
+        _ => Err(LoanError::Invalid(errors)),
+    }
+}
+
+/// Loans that count against a person's caps: asked for and not yet given back.
+pub const ACTIVE: [LoanState; 6] = [
+    LoanState::Requested,
+    LoanState::Approved,
+    LoanState::Waiting,
+    LoanState::Provisioning,
+    LoanState::Ready,
+    LoanState::Expired,
+];
+
+/// Requests a loan. What happens next is the pool's policy: it waits for an admin, or it is
+/// approved and gets a free machine in the same transaction, or (when the requester chose to)
+/// waits in line for one. With no free machine and no wish to wait, nothing is stored.
+pub async fn request(
+    conn: &mut AsyncPgConnection,
+    user: &User,
+    input: &LoanRequest,
+    now: DateTime<Utc>,
+) -> Result<i64, LoanError> {
+    let pool = pools::find_by_slug(conn, &input.pool)
+        .await?
+        .filter(|p| p.retired_at.is_none())
+        .ok_or_else(|| {
+            LoanError::Invalid(vec![FieldError::new(
+                "pool",
+                "Choose a machine type from the catalogue.",
+            )])
+        })?;
+    let policy = policies::effective(conn, &pool).await?;
+    let checked = check(&policy, input)?;
+
+    conn.transaction(async |conn| {
+        audit::stamp(conn, Some(user), now).await?;
+        // One request at a time per person, so that the caps hold under concurrent requests.
+        let groups: Vec<Option<String>> = users::table
+            .find(user.id)
+            .for_update()
+            .select(users::groups)
+            .first(conn)
+            .await?;
+        let groups: Vec<String> = groups.into_iter().flatten().collect();
+        let active: Vec<i64> = loans::table
+            .filter(loans::user_id.eq(user.id))
+            .filter(loans::state.eq_any(ACTIVE.map(|s| s.as_str())))
+            .select(loans::pool_id)
+            .load(conn)
+            .await?;
+        let in_pool = active.iter().filter(|p| **p == pool.id).count() as i64;
+        policy::may_request(&policy, &groups, active.len() as i64, in_pool)
+            .map_err(LoanError::Refused)?;
+
+        let loan_id: i64 = diesel::insert_into(loans::table)
+            .values(NewLoan {
+                user_id: user.id,
+                pool_id: pool.id,
+                machine_id: None,
+                state: LoanState::Requested.as_str().to_owned(),
+                reason: checked.reason.clone(),
+                bug_ref: checked.bug_ref.clone(),
+                duration_hours: checked.duration_hours,
+                ssh_public_key: checked.ssh_key_line.clone(),
+                approved_at: None,
+                requested_at: now,
+                updated_at: now,
+            })
+            .returning(loans::id)
+            .get_result(conn)
+            .await?;
+        let duration = policy::format_hours(checked.duration_hours);
+        events::record(
+            conn,
+            loan_id,
+            now,
+            Event::new(
+                EventKind::Requested,
+                format!("{} requested {} for {duration}", user.name, pool.name),
+            )
+            .by(user.id),
+        )
+        .await?;
+        match policy.approval_mode {
+            ApprovalMode::Manual => {
+                events::record(
+                    conn,
+                    loan_id,
+                    now,
+                    Event::new(
+                        EventKind::AwaitingApproval,
+                        "This pool needs an admin's approval; the admins have been told",
+                    ),
+                )
+                .await?;
+                mail::send_to_each_admin(conn, MailKind::NeedsApproval, loan_id, None, now).await?;
+            }
+            ApprovalMode::Automatic => {
+                approve_and_assign(conn, loan_id, &pool, None, input.wait, now).await?;
+            }
+        }
+        Ok(loan_id)
+    })
+    .await
+}
+
+/// Approves a requested loan (by `approver`, or by the pool's policy with `None`) and gives it a
+/// free machine, or puts it in the pool's waiting line when `wait`; otherwise refuses.
+pub(crate) async fn approve_and_assign(
+    conn: &mut AsyncPgConnection,
+    loan_id: i64,
+    pool: &Pool,
+    approver: Option<&User>,
+    wait: bool,
+    now: DateTime<Utc>,
+) -> Result<LoanState, LoanError> {
+    let approved = lifecycle::next(LoanState::Requested, LoanAction::Approve)?;
+    diesel::update(loans::table.find(loan_id))
+        .set((
+            loans::state.eq(approved.as_str()),
+            loans::approved_at.eq(now),
+            loans::approved_by.eq(approver.map(|a| a.id)),
+            loans::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    let event = match approver {
+        None => Event::new(
+            EventKind::Approved,
+            "Approved automatically by the pool's policy",
+        ),
+        Some(admin) => {
+            Event::new(EventKind::Approved, format!("Approved by {}", admin.name)).by(admin.id)
+        }
+    };
+    events::record(conn, loan_id, now, event).await?;
+    match machines::claim_free(conn, pool.id).await? {
+        Some(machine) => {
+            start_provisioning(conn, loan_id, &machine, now).await?;
+            Ok(LoanState::Provisioning)
+        }
+        None if wait => {
+            let waiting = lifecycle::next(approved, LoanAction::Wait)?;
+            set_state(conn, loan_id, waiting, now).await?;
+            let loan: Loan = super::lock(conn, loan_id).await?;
+            let place = waiting::position(conn, &loan).await?;
+            events::record(
+                conn,
+                loan_id,
+                now,
+                Event::new(
+                    EventKind::Waiting,
+                    format!("No {} machine is free: waiting in line, #{place}. The first one that comes back is yours.", pool.name),
+                ),
+            )
+            .await?;
+            Ok(LoanState::Waiting)
+        }
+        None => Err(LoanError::PoolExhausted {
+            pool: pool.name.clone(),
+        }),
+    }
+}
+
+/// Gives an approved (or waiting) loan `machine`, which the caller has locked, and queues the
+/// first provisioning step.
+pub async fn start_provisioning(
+    conn: &mut AsyncPgConnection,
+    loan_id: i64,
+    machine: &Machine,
+    now: DateTime<Utc>,
+) -> Result<(), LoanError> {
+    let loan = super::lock(conn, loan_id).await?;
+    let to = lifecycle::next(loan.state(), LoanAction::StartProvisioning)?;
+    diesel::update(loans::table.find(loan_id))
+        .set((
+            loans::state.eq(to.as_str()),
+            loans::machine_id.eq(machine.id),
+            loans::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    machines::set_state(conn, machine.id, MachineState::Provisioning, None, now).await?;
+    let waited = loan
+        .approved_at
+        .map(|at| now - at)
+        .filter(|w| w.num_seconds() >= 60)
+        .map(|w| format!(" after waiting {} min", w.num_minutes()))
+        .unwrap_or_default();
+    events::record(
+        conn,
+        loan_id,
+        now,
+        Event::new(
+            EventKind::MachineAssigned,
+            format!("Machine {} assigned{waited}", machine.fqdn),
+        )
+        .details(json!({ "machine_id": machine.id, "fqdn": machine.fqdn })),
+    )
+    .await?;
+    queue::enqueue(conn, &Job::ProvisionStep { loan_id, step: 0 }, now, now).await?;
+    Ok(())
+}

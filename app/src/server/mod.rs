@@ -1,0 +1,36 @@
+//! The server-only half of the app: shared state, database access and the domain services that
+//! server functions and jobs call. Compiled only with the `ssr` feature, so none of it (nor
+//! diesel, tokio or lettre) reaches the WASM bundle.
+
+pub mod admin_views;
+pub mod approvals;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod context;
+pub mod db;
+pub mod events;
+pub mod forms;
+pub mod inventory;
+pub mod lifecycle;
+pub mod links;
+pub mod loans;
+pub mod machines;
+pub mod mail;
+pub mod mailbox;
+pub mod markdown;
+pub mod models;
+pub mod policies;
+pub mod pools;
+pub mod queue;
+#[rustfmt::skip]
+pub mod schema;
+pub mod sessions;
+pub mod state;
+pub mod tasks;
+pub mod users;
+pub mod waiting;
+
+pub use clock::Clock;
+pub use db::{DbConn, DbError, DbPool};
+pub use state::{AppState, SiteSettings};

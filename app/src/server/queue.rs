@@ -1,0 +1,296 @@
+//! The job queue's producer side. A job is a row written in the caller's transaction, so it
+//! exists exactly when the state change that asked for it was committed; `NOTIFY` wakes the
+//! workers at commit. The consumer side (claiming, leases, retries) lives in the server crate.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+
+use super::models::NewJob;
+use super::schema::jobs;
+use super::DbError;
+use crate::types::{MailKind, Phase};
+
+/// The channel workers `LISTEN` on.
+pub const CHANNEL: &str = "loaner_jobs";
+
+/// The two lanes of the queue. Timers are short and due at an exact time; they have workers
+/// of their own so that long steps never delay an expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Timers,
+    Work,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timers => "timers",
+            Self::Work => "work",
+        }
+    }
+}
+
+/// Every kind of work the scheduler does, with what it needs to find its subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Run one step of the pool's provisioning list for a loan.
+    ProvisionStep { loan_id: i64, step: u32 },
+    /// Run one step of the pool's clean-up list on the machine a loan held (`machine_id`, or
+    /// the loan's machine: a loan moved to another machine has its old one cleaned).
+    ReclaimStep {
+        loan_id: i64,
+        step: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        machine_id: Option<i64>,
+    },
+    /// At expiry with a grace period: cut access (revoke, power off) but keep the machine.
+    SuspendStep { loan_id: i64, step: u32 },
+    /// After an admin restored an expired loan: give access back (power on, grant access).
+    ResumeStep { loan_id: i64, step: u32 },
+    /// The loan's deadline: expire it (stale if the deadline moved).
+    ExpireLoan {
+        loan_id: i64,
+        deadline: DateTime<Utc>,
+    },
+    /// The end of an expired loan's grace period: re-image the machine.
+    EndGrace {
+        loan_id: i64,
+        deadline: DateTime<Utc>,
+    },
+    /// Render and send one message.
+    SendMail {
+        mail: MailKind,
+        loan_id: Option<i64>,
+        /// The deadline (or day) the message is about.
+        about: Option<DateTime<Utc>>,
+        offset_minutes: Option<i32>,
+        /// One person the message is for (each admin gets their own approve/deny links).
+        #[serde(default)]
+        to_user: Option<i64>,
+    },
+    /// Hands free machines to waiting loans in every pool: the safety net behind the hand-over
+    /// that freeing a machine does at once. Runs every few minutes.
+    SweepWaiting,
+}
+
+impl Job {
+    /// A step job of `phase`.
+    pub fn step(phase: Phase, loan_id: i64, step: u32) -> Self {
+        match phase {
+            Phase::Provision => Self::ProvisionStep { loan_id, step },
+            Phase::Reclaim => Self::ReclaimStep {
+                loan_id,
+                step,
+                machine_id: None,
+            },
+            Phase::Suspend => Self::SuspendStep { loan_id, step },
+            Phase::Resume => Self::ResumeStep { loan_id, step },
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ProvisionStep { .. } => "provision_step",
+            Self::ReclaimStep { .. } => "reclaim_step",
+            Self::SuspendStep { .. } => "suspend_step",
+            Self::ResumeStep { .. } => "resume_step",
+            Self::ExpireLoan { .. } => "expire_loan",
+            Self::EndGrace { .. } => "end_grace",
+            Self::SendMail { .. } => "send_mail",
+            Self::SweepWaiting => "sweep_waiting",
+        }
+    }
+
+    pub fn loan_id(&self) -> Option<i64> {
+        match self {
+            Self::ProvisionStep { loan_id, .. }
+            | Self::ReclaimStep { loan_id, .. }
+            | Self::SuspendStep { loan_id, .. }
+            | Self::ResumeStep { loan_id, .. }
+            | Self::ExpireLoan { loan_id, .. }
+            | Self::EndGrace { loan_id, .. } => Some(*loan_id),
+            Self::SendMail { loan_id, .. } => *loan_id,
+            Self::SweepWaiting => None,
+        }
+    }
+
+    pub fn lane(&self) -> Lane {
+        match self {
+            Self::ExpireLoan { .. } | Self::EndGrace { .. } => Lane::Timers,
+            _ => Lane::Work,
+        }
+    }
+
+    /// How many times the job is tried before it is given up. Mail keeps trying for hours
+    /// (the backoff is capped), so an SMTP outage delays messages but loses none.
+    pub fn max_attempts(&self) -> i32 {
+        match self {
+            Self::ProvisionStep { .. }
+            | Self::ReclaimStep { .. }
+            | Self::SuspendStep { .. }
+            | Self::ResumeStep { .. } => 3,
+            Self::ExpireLoan { .. } | Self::EndGrace { .. } | Self::SweepWaiting => 20,
+            Self::SendMail { .. } => 60,
+        }
+    }
+
+    /// Reads a job back from its stored payload.
+    pub fn from_payload(payload: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(payload.clone())
+    }
+}
+
+/// Adds `job`, due at `run_at`, in the caller's transaction, and wakes the workers at commit.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<i64, DbError> {
+    let id = diesel::insert_into(jobs::table)
+        .values(new_job(job, run_at, now, None)?)
+        .returning(jobs::id)
+        .get_result(conn)
+        .await?;
+    notify(conn).await?;
+    Ok(id)
+}
+
+/// Adds `job` unless a job with the same `dedupe_key` exists; returns whether it was added.
+pub async fn enqueue_once(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    dedupe_key: &str,
+) -> Result<bool, DbError> {
+    let added = diesel::insert_into(jobs::table)
+        .values(new_job(job, run_at, now, Some(dedupe_key.to_owned()))?)
+        .on_conflict(jobs::dedupe_key)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    if added > 0 {
+        notify(conn).await?;
+    }
+    Ok(added > 0)
+}
+
+/// Wakes the workers (at commit, when called inside a transaction).
+pub async fn notify(conn: &mut AsyncPgConnection) -> Result<(), DbError> {
+    diesel::sql_query(format!("NOTIFY {CHANNEL}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// True while a worker holds a job of one of `kinds` for the loan (its lease has not run out).
+pub async fn is_running(
+    conn: &mut AsyncPgConnection,
+    loan_id: i64,
+    kinds: &[&str],
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let running = diesel::select(diesel::dsl::exists(
+        jobs::table
+            .filter(jobs::loan_id.eq(loan_id))
+            .filter(jobs::kind.eq_any(kinds))
+            .filter(jobs::failed_at.is_null())
+            .filter(jobs::locked_until.gt(now)),
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(running)
+}
+
+/// Removes a loan's pending deadline timers and reminders (the deadline moved or the loan
+/// ended). A timer that is running right now cannot complete afterwards: its row is gone.
+pub async fn cancel_deadline_jobs(
+    conn: &mut AsyncPgConnection,
+    loan_id: i64,
+) -> Result<usize, DbError> {
+    let removed = diesel::delete(
+        jobs::table
+            .filter(jobs::loan_id.eq(loan_id))
+            .filter(jobs::failed_at.is_null())
+            .filter(
+                jobs::kind
+                    .eq_any(["expire_loan", "end_grace"])
+                    .or(jobs::kind.eq("send_mail").and(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>(
+                            "payload->>'mail' = 'reminder'",
+                        ),
+                    )),
+            ),
+    )
+    .execute(conn)
+    .await?;
+    Ok(removed)
+}
+
+fn new_job(
+    job: &Job,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    dedupe_key: Option<String>,
+) -> Result<NewJob, DbError> {
+    let payload = serde_json::to_value(job)
+        .map_err(|e| DbError::Query(diesel::result::Error::SerializationError(Box::new(e))))?;
+    Ok(NewJob {
+        kind: job.kind().to_owned(),
+        lane: job.lane().as_str().to_owned(),
+        payload,
+        loan_id: job.loan_id(),
+        run_at,
+        max_attempts: job.max_attempts(),
+        dedupe_key,
+        created_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_have_their_own_lane() {
+        let at = chrono::Utc::now();
+        assert_eq!(
+            Job::ExpireLoan {
+                loan_id: 1,
+                deadline: at
+            }
+            .lane(),
+            Lane::Timers
+        );
+        assert_eq!(Job::step(Phase::Suspend, 1, 0).kind(), "suspend_step");
+        assert_eq!(Job::step(Phase::Reclaim, 1, 0).lane(), Lane::Work);
+        let mail = Job::SendMail {
+            mail: MailKind::Reminder,
+            loan_id: Some(1),
+            about: Some(at),
+            offset_minutes: Some(60),
+            to_user: None,
+        };
+        assert_eq!(
+            Job::from_payload(&serde_json::to_value(&mail).unwrap()).unwrap(),
+            mail
+        );
+    }
+
+    #[test]
+    fn a_job_round_trips_through_its_payload() {
+        let job = Job::ReclaimStep {
+            loan_id: 7,
+            step: 2,
+            machine_id: Some(3),
+        };
+        let payload = serde_json::to_value(&job).unwrap();
+        assert_eq!(payload["kind"], "reclaim_step");
+        assert_eq!(Job::from_payload(&payload).unwrap(), job);
+        assert_eq!(job.loan_id(), Some(7));
+    }
+}

@@ -1,0 +1,76 @@
+//! The waiting line of each pool: approved loans that found no free machine, first come (first
+//! approved), first served. Whenever a machine of the pool becomes available, the transaction
+//! that freed it hands it to the first waiting loan; a periodic sweep catches anything missed.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::loans::{self, LoanError};
+use super::models::Loan;
+use super::schema::loans as loans_table;
+use super::{machines, DbError};
+use crate::types::LoanState;
+
+/// A waiting loan's place in its pool's line, from 1.
+pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, DbError> {
+    let Some(approved_at) = loan.approved_at else {
+        return Ok(1);
+    };
+    let ahead: i64 = loans_table::table
+        .filter(loans_table::pool_id.eq(loan.pool_id))
+        .filter(loans_table::state.eq(LoanState::Waiting.as_str()))
+        .filter(
+            loans_table::approved_at
+                .lt(approved_at)
+                .or(loans_table::approved_at
+                    .eq(approved_at)
+                    .and(loans_table::id.lt(loan.id))),
+        )
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(ahead + 1)
+}
+
+/// Hands the pool's free machines to its waiting loans, first come first served, inside the
+/// caller's transaction. Loans and machines another transaction holds are skipped, so two
+/// workers freeing two machines at once serve two different loans, and no loan gets two.
+/// Returns how many loans got a machine.
+pub async fn fill(
+    conn: &mut AsyncPgConnection,
+    pool_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, LoanError> {
+    let mut served = 0;
+    loop {
+        let next: Option<i64> = loans_table::table
+            .filter(loans_table::pool_id.eq(pool_id))
+            .filter(loans_table::state.eq(LoanState::Waiting.as_str()))
+            .order((loans_table::approved_at.asc(), loans_table::id.asc()))
+            .select(loans_table::id)
+            .for_update()
+            .skip_locked()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(loan_id) = next else {
+            return Ok(served);
+        };
+        let Some(machine) = machines::claim_free(conn, pool_id).await? else {
+            return Ok(served);
+        };
+        loans::start_provisioning(conn, loan_id, &machine, now).await?;
+        served += 1;
+    }
+}
+
+/// Pools that have loans waiting.
+pub async fn pools_with_waiting(conn: &mut AsyncPgConnection) -> Result<Vec<i64>, DbError> {
+    Ok(loans_table::table
+        .filter(loans_table::state.eq(LoanState::Waiting.as_str()))
+        .select(loans_table::pool_id)
+        .distinct()
+        .load(conn)
+        .await?)
+}

@@ -1,0 +1,2 @@
+DROP TABLE machines;
+DROP TABLE pools;

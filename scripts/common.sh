@@ -1,0 +1,117 @@
+# Shared by scripts/run and scripts/test: install what a fresh machine lacks (each step checks
+# first, so a machine that has everything moves on at once) and build the site.
+# Nothing here downloads binaries from outside crates.io, npm and Debian.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_rust_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local want
+  want=$(wasm_bindgen_version)
+  if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $want"; then
+    step "Installing wasm-bindgen-cli $want (about 5 minutes, once)"
+    cargo install wasm-bindgen-cli --version "=$want"
+  fi
+}
+
+# npm packages: Playwright (the test runner; it uses Debian's Chromium, never its own download)
+# and binaryen (wasm-opt for release builds).
+ensure_npm_packages() {
+  if [ ! -f end2end/node_modules/.package-lock.json ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    step "Installing npm packages in end2end/"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Installs Debian packages that are missing (as root, or tells what to install).
+ensure_debian_packages() {
+  local missing=()
+  local pkg cmd
+  while [ $# -gt 0 ]; do
+    pkg=$1 cmd=$2
+    shift 2
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt_install "${missing[@]}"
+}
+
+# Installs Debian packages as root, or says what to install.
+apt_install() {
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    step "Installing Debian packages: $*"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "Please install: $* (e.g. sudo apt-get install $*)" >&2
+    exit 1
+  fi
+}
+
+# Builds the browser bundle into target/site: $1 is "release" (small, optimised) or "debug".
+build_site() {
+  local profile=$1 wasm out=target/site
+  if [ "$profile" = release ]; then
+    step "Building the browser bundle (WASM, size-optimised)"
+    cargo build --locked -p frontend --target wasm32-unknown-unknown --profile wasm-release
+    wasm=target/wasm32-unknown-unknown/wasm-release/frontend.wasm
+  else
+    step "Building the browser bundle (WASM, debug)"
+    cargo build --locked -p frontend --target wasm32-unknown-unknown
+    wasm=target/wasm32-unknown-unknown/debug/frontend.wasm
+  fi
+  rm -rf "$out/pkg"
+  mkdir -p "$out/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir "$out/pkg" --out-name loaner "$wasm"
+  if [ "$profile" = release ]; then
+    local wasm_opt=end2end/node_modules/.bin/wasm-opt
+    if [ -x "$wasm_opt" ]; then
+      "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+        "$out/pkg/loaner_bg.wasm" -o "$out/pkg/loaner_bg.wasm"
+    else
+      echo "wasm-opt not found (run: cd end2end && npm ci); the bundle stays unoptimised" >&2
+    fi
+  fi
+  cp style/main.css "$out/pkg/loaner.css"
+  cp -R public/. "$out/"
+}
+
+# Stops a private PostgreSQL left running under $1 (a data folder of the private-cluster kind).
+stop_private_pg() {
+  local pgdata=$1/pg
+  [ -f "$pgdata/postmaster.pid" ] || return 0
+  local bindir
+  bindir=$(pg_config --bindir 2>/dev/null || true)
+  [ -x "$bindir/pg_ctl" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+  else
+    "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+# The SMTP server the tests talk to: Python's aiosmtpd (PyPI), in a virtualenv under target/.
+ensure_smtp_sink() {
+  local venv="$ROOT/target/venv"
+  if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    step "Installing aiosmtpd (the tests' SMTP server) in target/venv"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+  fi
+  export SMTP_SINK_PYTHON="$venv/bin/python"
+}

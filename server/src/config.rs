@@ -1,0 +1,305 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `LOANER_*` environment
+//! variables (nested keys with `__`, e.g. `LOANER_JOBS__LEASE_SECS`). `DATABASE_URL` is read too.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the web server listens.
+    pub bind: SocketAddr,
+    /// The database; without one, a private PostgreSQL cluster is started under `data_dir`.
+    pub database_url: Option<String>,
+    /// Local state of the zero-configuration mode (the private cluster).
+    pub data_dir: PathBuf,
+    /// Development mode (dev login, demo inventory). Defaults to on exactly when no
+    /// `database_url` is given.
+    pub dev_mode: Option<bool>,
+    /// Seed the demo inventory into an empty private database.
+    pub seed_demo: bool,
+    /// The address people reach the site at; defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+    /// The built site (WASM, CSS, static files).
+    pub site_root: PathBuf,
+    /// Mark cookies `Secure` (serve over TLS).
+    pub secure_cookies: bool,
+    pub session_hours: i64,
+    /// Relative step commands are resolved against this folder.
+    pub commands_dir: Option<PathBuf>,
+    pub jobs: JobsConfig,
+    pub mail: MailConfig,
+    pub reminders: RemindersConfig,
+    /// Lets tests move the server's clock through `POST /_test/clock` (development mode on
+    /// loopback only). Never switch this on for real use.
+    pub test_clock: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Send through the SMTP server below.
+    Smtp,
+    /// Keep messages in the database for the development mailbox page; nothing is sent.
+    Mailbox,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// Defaults to `mailbox` in development mode and `smtp` otherwise.
+    pub transport: Option<MailTransport>,
+    pub host: String,
+    /// Defaults to 25 (none), 587 (starttls) or 465 (tls).
+    pub port: Option<u16>,
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender, e.g. `Loaner <loaner@example.com>`.
+    pub from: String,
+    pub timeout_secs: u64,
+    /// Hour of the day (UTC) the admins' daily digest goes out.
+    pub digest_hour_utc: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindersConfig {
+    /// Minutes before a deadline that reminders go out, unless a pool sets its own.
+    pub offsets_minutes: Vec<i32>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: None,
+            host: "localhost".into(),
+            port: None,
+            tls: TlsMode::Starttls,
+            username: None,
+            password: None,
+            from: "Loaner <loaner@localhost>".into(),
+            timeout_secs: 20,
+            digest_hour_utc: 8,
+        }
+    }
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        Self {
+            offsets_minutes: vec![48 * 60, 24 * 60, 60],
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            TlsMode::None => 25,
+            TlsMode::Starttls => 587,
+            TlsMode::Tls => 465,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run a worker inside `loaner serve` as well.
+    pub in_serve: bool,
+    /// Jobs one worker runs at once (steps, mail).
+    pub concurrency: usize,
+    /// Timer jobs (expiry, end of grace) one worker runs at once, apart from the others.
+    pub timer_concurrency: usize,
+    /// How long a claimed job is reserved for its worker; renewed while it runs.
+    pub lease_secs: u64,
+    /// How often an idle worker looks for due jobs when no notification arrives.
+    pub poll_secs: u64,
+    /// First retry delay; doubled per attempt up to `backoff_max_secs`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    /// Default time limit of a step's command.
+    pub step_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: None,
+            data_dir: PathBuf::from(".loaner"),
+            dev_mode: None,
+            seed_demo: true,
+            public_url: None,
+            site_root: PathBuf::from("target/site"),
+            secure_cookies: false,
+            session_hours: 12,
+            commands_dir: None,
+            jobs: JobsConfig::default(),
+            mail: MailConfig::default(),
+            reminders: RemindersConfig::default(),
+            test_clock: false,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            in_serve: true,
+            concurrency: 8,
+            timer_concurrency: 4,
+            lease_secs: 60,
+            poll_secs: 5,
+            backoff_base_ms: 2000,
+            backoff_max_secs: 300,
+            step_timeout_secs: 600,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from defaults, `file` (if given) and the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "configuration file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            // LOANER_LOG (log filter) and LOANER_CONFIG (this file) are read elsewhere.
+            .merge(
+                Env::prefixed("LOANER_")
+                    .ignore(&["log", "config"])
+                    .split("__"),
+            )
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        let config: Self = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Zero-configuration development mode unless told otherwise.
+    pub fn dev_mode(&self) -> bool {
+        self.dev_mode.unwrap_or(self.database_url.is_none())
+    }
+
+    pub fn mail_transport(&self) -> MailTransport {
+        self.mail.transport.unwrap_or(if self.dev_mode() {
+            MailTransport::Mailbox
+        } else {
+            MailTransport::Smtp
+        })
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.reminders.offsets_minutes.iter().all(|m| *m > 0),
+            "reminders.offsets_minutes must be positive numbers of minutes"
+        );
+        anyhow::ensure!(
+            self.mail.digest_hour_utc < 24,
+            "mail.digest_hour_utc must be 0–23"
+        );
+        anyhow::ensure!(
+            self.jobs.concurrency > 0,
+            "jobs.concurrency must be at least 1"
+        );
+        self.mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("mail.from is not an address ({e})"))?;
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_database_url_the_defaults_are_the_zero_config_mode() {
+        let config = Config::default();
+        assert!(config.dev_mode());
+        assert_eq!(config.public_url(), "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn a_database_url_switches_development_mode_off() {
+        let config = Config {
+            database_url: Some("postgres://x@localhost/y".into()),
+            ..Config::default()
+        };
+        assert!(!config.dev_mode());
+    }
+
+    #[test]
+    fn mail_goes_to_the_mailbox_in_development_and_over_smtp_otherwise() {
+        assert_eq!(Config::default().mail_transport(), MailTransport::Mailbox);
+        let production = Config {
+            database_url: Some("postgres://x@localhost/y".into()),
+            ..Config::default()
+        };
+        assert_eq!(production.mail_transport(), MailTransport::Smtp);
+        assert_eq!(production.mail.port(), 587);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_key() {
+        let mut config = Config::default();
+        config.reminders.offsets_minutes = vec![60, -5];
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("reminders.offsets_minutes"));
+        let mut config = Config::default();
+        config.mail.from = "not an address".into();
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("mail.from"));
+    }
+
+    #[test]
+    fn a_toml_file_is_read_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("loaner-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "bind = \"127.0.0.1:4000\"\n[jobs]\nlease_secs = 5\n").unwrap();
+        let config = Config::load(Some(&good)).unwrap();
+        assert_eq!(config.bind.port(), 4000);
+        assert_eq!(config.jobs.lease_secs, 5);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "bnid = \"127.0.0.1:4000\"\n").unwrap();
+        assert!(Config::load(Some(&bad)).is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! The demo inventory of the zero-configuration mode: five pools and fifteen machines whose
+//! steps are small scripts in `server/demo/` that print what a real site's scripts would do.
+//! Seeded once, into an empty private database only.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use app::server::inventory::{self, PoolSpec};
+use app::server::models::NewMachine;
+use app::server::policies;
+use app::server::schema::{machines, pools};
+use app::types::{Action, ApprovalMode, DriverKind, PolicyOverrides, SiteDefaults, Step};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+/// The folder with the demo scripts: `server/demo` of the checkout we run from.
+pub fn scripts_dir() -> PathBuf {
+    let from_cwd = Path::new("server/demo");
+    if from_cwd.join("reimage.sh").exists() {
+        if let Ok(path) = from_cwd.canonicalize() {
+            return path;
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
+}
+
+fn step(name: &str, action: Action, script: &str, dir: &Path) -> Step {
+    Step {
+        name: name.to_owned(),
+        action,
+        driver: DriverKind::Command,
+        command: Some(dir.join(script).display().to_string()),
+        timeout_secs: Some(120),
+        instructions: None,
+    }
+}
+
+struct DemoPool {
+    slug: &'static str,
+    /// A step an admin does by hand after power-on, if any (name, instructions).
+    manual_step: Option<(&'static str, &'static str)>,
+    approval: ApprovalMode,
+    /// Hours per extension, extensions allowed, longest total.
+    extensions: (i32, i32, i32),
+    grace_minutes: i32,
+    name: &'static str,
+    platform: &'static str,
+    description: &'static str,
+    image: (&'static str, &'static str),
+    login_user: &'static str,
+    durations: (i32, i32),
+    bug_required: bool,
+    hosts: &'static [&'static str],
+}
+
+const DEMO: &[DemoPool] = &[
+    DemoPool {
+        slug: "debian12-build",
+        manual_step: None,
+        approval: ApprovalMode::Automatic,
+        extensions: (24, 3, 336),
+        grace_minutes: 0,
+        name: "Debian 12 build machine",
+        platform: "Linux x86_64",
+        description: "16 cores, 64 GB RAM, 1 TB NVMe. The same image as the CI builders, with the toolchains preinstalled: reproduce a build failure exactly as CI saw it.",
+        image: ("debian-12-build", "2026.11.3"),
+        login_user: "builder",
+        durations: (24, 168),
+        bug_required: false,
+        hosts: &["deb12-build-01", "deb12-build-02", "deb12-build-03", "deb12-build-04", "deb12-build-05"],
+    },
+    DemoPool {
+        slug: "win11-test",
+        manual_step: None,
+        approval: ApprovalMode::Automatic,
+        extensions: (8, 2, 72),
+        grace_minutes: 0,
+        name: "Windows 11 test machine",
+        platform: "Windows x86_64",
+        description: "Physical test machine from the Talos pool (8 cores, 32 GB, Intel UHD 770). Use it to chase intermittent test failures; a bug reference is required.",
+        image: ("win11-23h2-test", "2026.11.1"),
+        login_user: "tester",
+        durations: (8, 72),
+        bug_required: true,
+        hosts: &["win11-test-01", "win11-test-02", "win11-test-03", "win11-test-04"],
+    },
+    DemoPool {
+        slug: "macos14-arm64",
+        manual_step: None,
+        approval: ApprovalMode::Automatic,
+        extensions: (24, 2, 120),
+        grace_minutes: 240,
+        name: "macOS 14 arm64 build machine",
+        platform: "macOS arm64",
+        description: "Mac mini M2 Pro, 32 GB, Xcode 16.2. Signing keys are removed before you get it; the machine is wiped and re-imaged when you return it.",
+        image: ("macos-14-xcode-16", "14.7.1-16.2"),
+        login_user: "builder",
+        durations: (24, 72),
+        bug_required: false,
+        hosts: &["mac14-arm-01", "mac14-arm-02", "mac14-arm-03"],
+    },
+    DemoPool {
+        slug: "gpu-perf",
+        manual_step: None,
+        approval: ApprovalMode::Manual,
+        extensions: (4, 1, 24),
+        grace_minutes: 0,
+        name: "Linux GPU performance box",
+        platform: "Linux x86_64 + NVIDIA L4",
+        description: "The one machine with the **performance-test GPU**. Short loans only, so others get their turn; an admin approves each request.",
+        image: ("ubuntu-24.04-cuda", "12.6-2026.10"),
+        login_user: "perf",
+        durations: (4, 24),
+        bug_required: true,
+        hosts: &["gpu-perf-01"],
+    },
+    DemoPool {
+        slug: "rpi5-lab",
+        manual_step: Some((
+            "Connect the serial console",
+            "Plug the board's UART adapter into port 3 of the console server and check that the boot prompt appears.",
+        )),
+        approval: ApprovalMode::Automatic,
+        name: "Raspberry Pi 5 lab board",
+        platform: "Linux aarch64",
+        description: "A bare board on the lab bench with a serial console. One step is done **by hand**: an admin connects the console, so expect a short wait.",
+        image: ("raspios-bookworm-arm64", "2026.10.2"),
+        login_user: "pi",
+        durations: (8, 48),
+        bug_required: false,
+        extensions: (8, 2, 72),
+        grace_minutes: 0,
+        hosts: &["rpi5-lab-01", "rpi5-lab-02"],
+    },
+];
+
+/// `value` when it differs from the site's `default`: a demo pool sets only what is its own and
+/// inherits the rest, as a site's pools would.
+fn own<T: PartialEq>(value: T, default: T) -> Option<T> {
+    (value != default).then_some(value)
+}
+
+fn provision_steps(demo: &DemoPool, dir: &Path) -> Vec<Step> {
+    let mut steps = vec![
+        step("Power on", Action::PowerOn, "power_on.sh", dir),
+        step(
+            &format!("Re-image to {}@{}", demo.image.0, demo.image.1),
+            Action::Reimage,
+            "reimage.sh",
+            dir,
+        ),
+        step(
+            "Install your SSH key",
+            Action::GrantAccess,
+            "grant_access.sh",
+            dir,
+        ),
+    ];
+    if let Some((name, instructions)) = demo.manual_step {
+        steps.insert(
+            1,
+            Step {
+                name: name.to_owned(),
+                action: Action::PowerOn,
+                driver: DriverKind::Manual,
+                command: None,
+                timeout_secs: None,
+                instructions: Some(instructions.to_owned()),
+            },
+        );
+    }
+    steps
+}
+
+fn reclaim_steps(dir: &Path) -> Vec<Step> {
+    vec![
+        step(
+            "Revoke access",
+            Action::RevokeAccess,
+            "revoke_access.sh",
+            dir,
+        ),
+        step("Wipe and re-image", Action::Reimage, "reimage.sh", dir),
+        step("Health check", Action::Status, "health_check.sh", dir),
+    ]
+}
+
+fn pool_spec(demo: &DemoPool, site: &SiteDefaults, dir: &Path) -> PoolSpec {
+    PoolSpec {
+        slug: demo.slug.to_owned(),
+        name: demo.name.to_owned(),
+        description: demo.description.to_owned(),
+        platform: demo.platform.to_owned(),
+        image_name: demo.image.0.to_owned(),
+        image_version: demo.image.1.to_owned(),
+        login_user: demo.login_user.to_owned(),
+        provision_steps: provision_steps(demo, dir),
+        reclaim_steps: reclaim_steps(dir),
+        policy: PolicyOverrides {
+            approval_mode: own(demo.approval, site.approval_mode),
+            default_duration_hours: own(demo.durations.0, site.default_duration_hours),
+            max_duration_hours: own(demo.durations.1, site.max_duration_hours),
+            extension_hours: own(demo.extensions.0, site.extension_hours),
+            max_extensions: own(demo.extensions.1, site.max_extensions),
+            max_total_hours: own(demo.extensions.2, site.max_total_hours),
+            bug_required: own(demo.bug_required, site.bug_required),
+            grace_period_minutes: own(demo.grace_minutes, site.grace_period_minutes),
+            max_loans_per_user: None,
+            allowed_groups: None,
+        },
+        // A reference to where the step scripts find the BMC credentials, never the secret.
+        driver_settings: json!({"env": {"IPMI_CREDENTIALS": "vault:kv/lab/ipmi"}}),
+    }
+}
+
+/// Seeds the demo inventory unless the database already has pools. Returns whether it did.
+pub async fn seed_if_empty(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let dir = scripts_dir();
+    conn.transaction(async |conn| {
+        let existing: i64 = pools::table.count().get_result(conn).await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        let site = policies::site_defaults(conn).await?;
+        for demo in DEMO {
+            let spec = inventory::check_pool(&pool_spec(demo, &site, &dir), &site)
+                .map_err(|fields| anyhow::anyhow!("demo pool {} is invalid: {fields:?}", demo.slug))?;
+            let pool_id = inventory::write_pool(conn, None, &spec, now).await?;
+            let image = format!("{}@{}", demo.image.0, demo.image.1);
+            for host in demo.hosts {
+                diesel::insert_into(machines::table)
+                    .values(NewMachine {
+                        fqdn: format!("{host}.pool.loaner.test"),
+                        pool_id,
+                        driver_settings: json!({"env": {"BMC_HOST": format!("bmc-{host}.lab.loaner.test")}}),
+                        notes: String::new(),
+                        current_image: Some(image.clone()),
+                    })
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok::<_, anyhow::Error>(true)
+    })
+    .await
+    .context("seeding the demo inventory failed")
+}

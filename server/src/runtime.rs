@@ -1,0 +1,233 @@
+//! Putting the pieces together for `loaner serve` and `loaner worker`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::server::{AppState, Clock, DbPool, SiteSettings};
+use leptos::config::LeptosOptions;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::database;
+use crate::demo;
+use crate::drivers::{CommandDriver, Drivers};
+use crate::jobs::{Worker, WorkerDeps};
+use crate::mail::{Mailer, Templates};
+use crate::private_pg::PrivateCluster;
+
+/// The database this process uses, and the private cluster behind it if we run one.
+pub struct Database {
+    pub url: String,
+    pub pool: DbPool,
+    pub cluster: Option<PrivateCluster>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts the private cluster; applies migrations; in the
+    /// zero-configuration mode seeds the demo inventory into an empty database.
+    pub async fn open(config: &Config, pool_size: usize) -> anyhow::Result<Self> {
+        let (url, cluster) = match &config.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start(&data_dir))
+                    .await
+                    .context("starting the private PostgreSQL panicked")??;
+                (cluster.database_url(), Some(cluster))
+            }
+        };
+        let opened = async {
+            let applied = database::migrate(&url).await?;
+            if applied > 0 {
+                tracing::info!(migrations = applied, "applied database migrations");
+            }
+            let pool = database::pool(&url, pool_size)?;
+            if cluster.is_some() && config.seed_demo {
+                let mut conn = pool.get().await.context("no database connection")?;
+                if demo::seed_if_empty(&mut conn, chrono::Utc::now()).await? {
+                    tracing::info!("seeded the demo inventory");
+                }
+            }
+            Ok::<_, anyhow::Error>(pool)
+        }
+        .await;
+        match opened {
+            Ok(pool) => Ok(Self { url, pool, cluster }),
+            Err(err) => {
+                if let Some(cluster) = &cluster {
+                    cluster.stop();
+                }
+                Err(err)
+            }
+        }
+    }
+
+    pub fn close(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.stop();
+        }
+    }
+}
+
+/// The drivers this server provides.
+pub fn drivers(config: &Config) -> Drivers {
+    let commands_dir = config
+        .commands_dir
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    Drivers::new(vec![Arc::new(CommandDriver {
+        commands_dir,
+        default_timeout: Duration::from_secs(config.jobs.step_timeout_secs),
+    })])
+}
+
+pub fn worker_deps(
+    config: &Config,
+    db: &Database,
+    clock: Clock,
+    site: Arc<SiteSettings>,
+) -> anyhow::Result<Arc<WorkerDeps>> {
+    Ok(Arc::new(WorkerDeps {
+        db: db.pool.clone(),
+        clock,
+        drivers: drivers(config),
+        database_url: db.url.clone(),
+        config: config.jobs.clone(),
+        site,
+        mailer: Mailer::from_config(config)?,
+        templates: Templates::load()?,
+    }))
+}
+
+/// What the web side and the workers know about the site.
+pub fn site_settings(config: &Config, bound: SocketAddr) -> SiteSettings {
+    SiteSettings {
+        dev_mode: config.dev_mode(),
+        bound_to_loopback: bound.ip().is_loopback(),
+        secure_cookies: config.secure_cookies,
+        session_hours: config.session_hours,
+        public_url: config.public_url(),
+        reminder_offsets_minutes: config.reminders.offsets_minutes.clone(),
+        test_clock: config.test_clock,
+    }
+}
+
+/// Makes sure the recurring jobs (the admins' daily digest, the waiting-line sweep) are scheduled.
+async fn schedule_digest(config: &Config, db: &Database, clock: &Clock) -> anyhow::Result<()> {
+    let mut conn = db.pool.get().await.context("no database connection")?;
+    crate::jobs::schedule_digest(&mut conn, config.mail.digest_hour_utc, clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot schedule the daily digest: {e}"))?;
+    crate::jobs::schedule_sweep(&mut conn, clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot schedule the waiting-line sweep: {e}"))?;
+    Ok(())
+}
+
+pub fn app_state(config: &Config, pool: DbPool, clock: Clock, bound: SocketAddr) -> AppState {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("loaner")
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(bound)
+        .build();
+    AppState {
+        db: pool,
+        clock,
+        site: Arc::new(site_settings(config, bound)),
+        leptos_options,
+    }
+}
+
+/// A channel that turns true on Ctrl-C or SIGTERM.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// `loaner serve`: the web application, with a worker inside unless configured off.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let dev_mode = config.dev_mode();
+    if dev_mode && !config.bind.ip().is_loopback() {
+        tracing::warn!(bind = %config.bind, "development mode on a non-loopback address: the development login is refused");
+    }
+    let db = Database::open(&config, 16).await?;
+    let result = async {
+        let clock = Clock::system();
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let bound = listener.local_addr()?;
+        let state = app_state(&config, db.pool.clone(), clock.clone(), bound);
+        let shutdown = shutdown_signal();
+        schedule_digest(&config, &db, &clock).await?;
+        let worker = match config.jobs.in_serve {
+            true => {
+                let deps = worker_deps(&config, &db, clock.clone(), state.site.clone())?;
+                Some(tokio::spawn(
+                    Arc::new(Worker::new(deps)).run(shutdown.clone()),
+                ))
+            }
+            false => None,
+        };
+        let mode = if dev_mode {
+            "development mode"
+        } else {
+            "production mode"
+        };
+        tracing::info!(%bound, mode, "Loaner is listening");
+        // Printed for people starting it by hand; tests read the address from here too.
+        eprintln!("Loaner is running at http://{bound} ({mode})");
+        let mut stop = shutdown.clone();
+        axum::serve(listener, crate::http::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await?;
+        if let Some(worker) = worker {
+            worker.await??;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    db.close();
+    result
+}
+
+/// `loaner worker`: only the job queue.
+pub async fn work(config: Config) -> anyhow::Result<()> {
+    let pool_size = 4 + config.jobs.concurrency + config.jobs.timer_concurrency;
+    let db = Database::open(&config, pool_size).await?;
+    let result = async {
+        let clock = Clock::system();
+        schedule_digest(&config, &db, &clock).await?;
+        let site = Arc::new(site_settings(&config, config.bind));
+        let worker = Arc::new(Worker::new(worker_deps(&config, &db, clock, site)?));
+        worker.run(shutdown_signal()).await
+    }
+    .await;
+    db.close();
+    result
+}

@@ -1,0 +1,421 @@
+//! Requests that need an admin, the caps and groups of the policy, and the audit log they feed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use app::server::loans::{self, LoanError};
+use app::server::{approvals, Clock};
+use app::types::{ApprovalMode, LoanState, Role};
+use common::*;
+
+async fn manual_pool(db: &TestDb, scripts: &Scripts, machines: usize) {
+    let mut conn = db.pool().get().await.unwrap();
+    let mut spec = PoolSpec::new("gpu", scripts);
+    spec.approval = ApprovalMode::Manual;
+    spec.machines = machines;
+    insert_pool(&mut conn, spec).await;
+}
+
+async fn state(sql: &tokio_postgres::Client, id: i64) -> String {
+    sql.query_one("SELECT state FROM loans WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_manual_pool_waits_for_an_admin_who_approves_or_denies_with_a_reason() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let clock = Clock::system();
+    let scripts = Scripts::new();
+    manual_pool(&db, &scripts, 2).await;
+    let mut conn = pool.get().await.unwrap();
+    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let rex = user(&mut conn, "Rex", Role::Admin).await;
+    let ada = user(&mut conn, "Ada", Role::Admin).await;
+    let sql = db.sql().await;
+
+    let first = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(state(&sql, first).await, "requested");
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM loans WHERE machine_id IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    let queue = approvals::queue(&mut conn).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].summary.borrower_name, "Dana");
+    // Each admin gets the request by email with approve and deny links of their own.
+    worker(&db, &pool, &clock).run_until_idle().await.unwrap();
+    let asked: Vec<String> = sql
+        .query(
+            "SELECT recipients[1] FROM emails WHERE kind = 'needs_approval' ORDER BY recipients[1]",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(asked, ["ada@example.com", "rex@example.com"]);
+    let bodies: Vec<String> = sql
+        .query(
+            "SELECT body_text FROM emails WHERE kind = 'needs_approval'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(smtp::links(&bodies[0]).len(), 2);
+    assert_ne!(smtp::links(&bodies[0]), smtp::links(&bodies[1]));
+
+    assert!(matches!(
+        approvals::approve(&mut conn, &dana, first, None, clock.now()).await,
+        Err(LoanError::NotYours)
+    ));
+    let bad = approvals::approve(&mut conn, &rex, first, Some(100), clock.now())
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, LoanError::Invalid(f) if f[0].field == "duration_hours"));
+    let after = approvals::approve(&mut conn, &rex, first, Some(4), clock.now())
+        .await
+        .unwrap();
+    assert_eq!(after, LoanState::Provisioning);
+    let detail = loans::detail(&mut conn, &dana, first).await.unwrap();
+    assert_eq!(detail.duration_hours, 4);
+    assert!(detail.events.iter().any(|e| e.kind == "shortened"));
+    assert!(detail.events.iter().any(|e| e.message == "Approved by Rex"));
+
+    let second = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+        .await
+        .unwrap();
+    let no_reason = approvals::deny(&mut conn, &ada, second, "  ", clock.now())
+        .await
+        .unwrap_err();
+    assert!(matches!(no_reason, LoanError::Invalid(f) if f[0].field == "reason"));
+    approvals::deny(&mut conn, &ada, second, "Use the try server", clock.now())
+        .await
+        .unwrap();
+    assert_eq!(state(&sql, second).await, "denied");
+    assert!(
+        approvals::approve(&mut conn, &rex, second, None, clock.now())
+            .await
+            .is_err(),
+        "a denied request stays denied"
+    );
+    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    let told: Vec<String> = sql
+        .query(
+            "SELECT kind FROM emails WHERE loan_id = $1 ORDER BY id",
+            &[&second],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(told.contains(&"denied".to_owned()), "{told:?}");
+    let denial: String = sql
+        .query_one("SELECT body_text FROM emails WHERE kind = 'denied'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(denial.contains("Use the try server"));
+}
+
+#[tokio::test]
+async fn approving_several_at_once_is_all_or_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let clock = Clock::system();
+    let scripts = Scripts::new();
+    manual_pool(&db, &scripts, 3).await;
+    let mut conn = pool.get().await.unwrap();
+    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let rex = user(&mut conn, "Rex", Role::Admin).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+                .await
+                .unwrap(),
+        );
+    }
+    let sql = db.sql().await;
+    approvals::deny(&mut conn, &rex, ids[2], "Not this one", clock.now())
+        .await
+        .unwrap();
+    let before = count(&sql, "SELECT count(*) FROM loan_events").await;
+
+    // The third was denied meanwhile: the first two stay in the queue too.
+    let refused = approvals::approve_many(&mut conn, &rex, &ids, None, clock.now())
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, LoanError::Transition(_)), "{refused:?}");
+    assert_eq!(state(&sql, ids[0]).await, "requested");
+    assert_eq!(state(&sql, ids[1]).await, "requested");
+    assert_eq!(
+        count(&sql, "SELECT count(*) FROM loan_events").await,
+        before
+    );
+
+    approvals::approve_many(&mut conn, &rex, &ids[..2], None, clock.now())
+        .await
+        .unwrap();
+    assert_eq!(state(&sql, ids[0]).await, "provisioning");
+    assert_eq!(state(&sql, ids[1]).await, "provisioning");
+    assert!(approvals::queue(&mut conn).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_of_one_request_assign_one_machine() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let clock = Clock::system();
+    let scripts = Scripts::new();
+    manual_pool(&db, &scripts, 3).await;
+    let mut conn = pool.get().await.unwrap();
+    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let id = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+        .await
+        .unwrap();
+    let mut admins = Vec::new();
+    for n in 0..6 {
+        admins.push(user(&mut conn, &format!("Admin {n}"), Role::Admin).await);
+    }
+    drop(conn);
+
+    let start = Arc::new(tokio::sync::Barrier::new(admins.len()));
+    let tasks: Vec<_> = admins
+        .into_iter()
+        .map(|admin| {
+            let pool = pool.clone();
+            let start = start.clone();
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                let mut conn = pool.get().await.unwrap();
+                start.wait().await;
+                approvals::approve(&mut conn, &admin, id, None, clock.now()).await
+            })
+        })
+        .collect();
+    let mut approved = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => approved += 1,
+            Err(LoanError::Transition(_)) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    assert_eq!(approved, 1);
+    let sql = db.sql().await;
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM machines WHERE state = 'provisioning'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM loan_events WHERE kind = 'machine_assigned'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM jobs WHERE kind = 'provision_step'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn groups_and_per_person_caps_refuse_with_a_reason_and_store_nothing() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let clock = Clock::system();
+    let scripts = Scripts::new();
+    let mut conn = pool.get().await.unwrap();
+    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
+    insert_pool(&mut conn, PoolSpec::new("test", &scripts)).await;
+    insert_pool(&mut conn, PoolSpec::new("gfx", &scripts)).await;
+    let sql = db.sql().await;
+    sql.batch_execute(
+        "UPDATE site_policy SET max_loans_per_user = 2, max_loans_per_user_per_pool = 1;
+         UPDATE pools SET allowed_groups = '{gfx,perf}' WHERE slug = 'gfx';",
+    )
+    .await
+    .unwrap();
+    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    sql.execute(
+        "UPDATE users SET groups = '{web}' WHERE id = $1",
+        &[&dana.id],
+    )
+    .await
+    .unwrap();
+    let mut ask = request("build");
+    ask.wait = true;
+
+    loans::request(&mut conn, &dana, &ask, clock.now())
+        .await
+        .unwrap();
+    let second_here = loans::request(&mut conn, &dana, &ask, clock.now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        second_here.to_string(),
+        "You already have 1 active loan in this pool, the most it allows. Return one first."
+    );
+    loans::request(&mut conn, &dana, &request("test"), clock.now())
+        .await
+        .unwrap();
+    let third = loans::request(&mut conn, &dana, &request("gfx"), clock.now())
+        .await
+        .unwrap_err();
+    assert!(
+        third
+            .to_string()
+            .starts_with("This pool lends only to members of gfx, perf"),
+        "{third}"
+    );
+    sql.execute(
+        "UPDATE users SET groups = '{perf}' WHERE id = $1",
+        &[&dana.id],
+    )
+    .await
+    .unwrap();
+    let third = loans::request(&mut conn, &dana, &request("gfx"), clock.now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        third.to_string(),
+        "You already have 2 active loans, the most anyone may hold at once. Return one first."
+    );
+    assert_eq!(count(&sql, "SELECT count(*) FROM loans").await, 2);
+    // Returning one makes room again.
+    let first = loans::list_for_user(&mut conn, &dana)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .id;
+    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    loans::return_loan(&mut conn, &dana, first, clock.now())
+        .await
+        .unwrap();
+    loans::request(&mut conn, &dana, &request("gfx"), clock.now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_audit_log_records_who_changed_what_and_refuses_to_be_changed() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let clock = Clock::system();
+    let scripts = Scripts::new();
+    manual_pool(&db, &scripts, 1).await;
+    let mut conn = pool.get().await.unwrap();
+    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let rex = user(&mut conn, "Rex", Role::Admin).await;
+    let id = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+        .await
+        .unwrap();
+    approvals::approve(&mut conn, &rex, id, None, clock.now())
+        .await
+        .unwrap();
+    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    let sql = db.sql().await;
+
+    let rows: Vec<(String, String, String, Option<String>)> = sql
+        .query(
+            "SELECT actor, kind, target_id, after->>'state' FROM audit_log WHERE target_type = 'loans' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let id_text = id.to_string();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "Dana".into(),
+                "loans.create".into(),
+                id_text.clone(),
+                Some("requested".into())
+            ),
+            (
+                "Rex".into(),
+                "loans.state".into(),
+                id_text.clone(),
+                Some("approved".into())
+            ),
+            (
+                "Rex".into(),
+                "loans.state".into(),
+                id_text.clone(),
+                Some("provisioning".into())
+            ),
+            (
+                "scheduler".into(),
+                "loans.state".into(),
+                id_text,
+                Some("ready".into())
+            ),
+        ]
+    );
+    let machine: (String, String) = sql
+        .query_one("SELECT before->>'state', after->>'state' FROM audit_log WHERE kind = 'machines.state' AND actor = 'Rex'", &[])
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(machine, ("available".into(), "provisioning".into()));
+
+    for statement in [
+        "UPDATE audit_log SET actor = 'nobody'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let err = sql.execute(statement, &[]).await.unwrap_err();
+        assert!(
+            pg_error(&err).contains("append-only"),
+            "{statement}: {err:?}"
+        );
+    }
+    let filtered = app::server::audit::search(
+        &mut conn,
+        &app::types::AuditFilter {
+            actor: "rex".into(),
+            kind: "loans".into(),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(filtered.len(), 2);
+    let csv = app::server::audit::to_csv(&filtered).unwrap();
+    assert!(csv.starts_with("id,at,actor,kind,target_type,target_id,target,before,after\n"));
+    assert_eq!(csv.lines().count(), 3);
+}

@@ -1,0 +1,153 @@
+//! Crashes around a deadline: the deadline passes while Loaner is down, a real worker process
+//! starts reclaiming and is killed (SIGKILL) mid-step; after a restart the loan is reclaimed
+//! exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use app::server::{lifecycle, loans, queue, Clock};
+use app::types::{Action, Role};
+use common::*;
+
+fn worker_process(db: &TestDb) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
+        .arg("worker")
+        .env("DATABASE_URL", &db.url)
+        .env("LOANER_JOBS__LEASE_SECS", "2")
+        .env("LOANER_JOBS__POLL_SECS", "1")
+        .env("LOANER_MAIL__TRANSPORT", "mailbox")
+        .env("LOANER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_between_deadline_and_reclaim_leaves_the_loan_reclaimed_exactly_once() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let clock = Clock::system();
+    let scripts = Scripts::new();
+    let runs = scripts.file("runs");
+    let started = scripts.file("started");
+    let pids = scripts.file("pids");
+    let wipe = scripts.write(
+        "wipe_once.sh",
+        &format!(
+            "echo $$ >> {pids}\necho run >> {runs}\nif [ \"$(wc -l < {runs})\" -eq 1 ]; then touch {started}; sleep 120; fi\necho wiped",
+            pids = pids.display(),
+            runs = runs.display(),
+            started = started.display()
+        ),
+    );
+    let mut conn = pool.get().await.unwrap();
+    let mut spec = PoolSpec::new("crashy", &scripts);
+    spec.reclaim = vec![step("Wipe", Action::Reimage, &wipe)];
+    insert_pool(&mut conn, spec).await;
+    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let id = loans::request(&mut conn, &dana, &request("crashy"), clock.now())
+        .await
+        .unwrap();
+    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+
+    // The deadline passed two seconds ago, while no worker ran.
+    let sql = db.sql().await;
+    sql.execute("UPDATE loans SET expires_at = date_trunc('milliseconds', now()) - interval '2 seconds' WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    let context = loans::context(&mut conn, id).await.unwrap();
+    queue::cancel_deadline_jobs(&mut conn, id).await.unwrap();
+    lifecycle::arm_deadline(
+        &mut conn,
+        id,
+        &context.pool,
+        context.loan.expires_at.unwrap(),
+        &[60],
+        clock.now(),
+    )
+    .await
+    .unwrap();
+
+    // Loaner starts; its worker expires the loan, starts the wipe, and is killed.
+    let mut first = worker_process(&db);
+    wait_for("the wipe to start", async || started.exists()).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let state: String = sql
+        .query_one("SELECT state FROM loans WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "reclaiming");
+
+    // Loaner restarts.
+    let _second = worker_process(&db);
+    wait_for("the loan to be reclaimed", async || {
+        count(
+            &sql,
+            &format!("SELECT count(*) FROM loans WHERE id = {id} AND state = 'reclaimed'"),
+        )
+        .await
+            == 1
+    })
+    .await;
+
+    let events = |kind: &str| {
+        format!("SELECT count(*) FROM loan_events WHERE loan_id = {id} AND kind = '{kind}'")
+    };
+    assert_eq!(count(&sql, &events("reclaim_started")).await, 1);
+    assert_eq!(
+        count(&sql, &events("step_succeeded")).await,
+        4,
+        "3 provisioning steps, 1 wipe"
+    );
+    assert_eq!(count(&sql, &events("cleanup_finished")).await, 1);
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap().lines().count(),
+        2,
+        "the wipe ran again after the crash"
+    );
+    wait_for("the messages", async || {
+        count(&sql, &format!("SELECT count(*) FROM emails WHERE loan_id = {id} AND kind IN ('expired', 'reclaimed')")).await == 2
+    })
+    .await;
+    assert_eq!(
+        count(
+            &sql,
+            &format!("SELECT count(*) FROM emails WHERE loan_id = {id} AND kind = 'expired'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &sql,
+            "SELECT count(*) FROM machines WHERE state = 'available'"
+        )
+        .await,
+        3
+    );
+
+    for pid in std::fs::read_to_string(&pids).unwrap().lines() {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
+    }
+}
