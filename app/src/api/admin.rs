@@ -1,5 +1,5 @@
 //! Admin-only server functions. Every function here is under `/api/admin` and starts with
-//! `require_admin`; `server/tests/http.rs` calls each one as a developer and as a visitor.
+//! `require_admin`; `server/tests/integration/http.rs` calls each one as a developer and as a visitor.
 //!
 //! The editors post plain HTML forms, so a save function takes one argument per form field.
 #![allow(clippy::too_many_arguments)]

@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use app::server::models::User;
 use app::server::{loans, Clock, DbPool};
 use app::types::{LoanState, Role};
-use common::*;
 
 async fn ask(pool: &DbPool, who: &User, clock: &Clock) -> i64 {
     let mut conn = pool.get().await.unwrap();

@@ -3,14 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use app::server::inventory::{self, InventoryError, MachineSpec, PoolSpec as Spec};
 use app::server::loans::{self, LoanError};
 use app::server::{tasks, Clock};
 use app::types::{Action, DriverKind, LoanState, MachineState, Role, Step};
 use chrono::Duration;
-use common::*;
 
 const OFFSETS: [i32; 1] = [60];
 

@@ -3,13 +3,11 @@
 //! all-or-nothing writes, dry runs, and the command itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::*;
 use app::server::{loans, policies, pools, Clock};
 use app::types::{ApprovalMode, DriverKind, Phase, Role};
-use common::*;
 use diesel_async::AsyncPgConnection;
 use server::inventory::{self, SyncError, SyncReport, REMOVED};
 

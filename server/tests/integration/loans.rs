@@ -2,12 +2,10 @@
 //! and the invariants the database itself enforces.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use app::server::loans::{self, LoanError};
 use app::server::Clock;
 use app::types::{Action, LoanState, Role};
-use common::*;
 
 #[tokio::test]
 async fn a_request_assigns_a_machine_and_writes_loan_history_and_job_together() {

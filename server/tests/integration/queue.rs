@@ -2,16 +2,14 @@
 //! backoff, scheduled jobs, wake-ups by NOTIFY, and exactly-once completion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use app::server::loans;
 use app::server::Clock;
 use app::types::{Action, Role};
-use common::*;
 use server::jobs::Worker;
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {

@@ -3,10 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::scenarios;
-use common::TestDb;
+use crate::common::scenarios;
+use crate::common::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_loans_expiring_in_one_minute_are_each_reclaimed_within_two_seconds() {

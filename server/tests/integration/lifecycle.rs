@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use app::server::links::{self, LinkError};
 use app::server::loans::{self, LoanError};
 use app::server::models::User;
 use app::server::{lifecycle, Clock, DbPool};
 use app::types::{Action, LinkStatus, LoanState, Role};
 use chrono::Duration;
-use common::*;
 
 const OFFSETS: [i32; 3] = [48 * 60, 24 * 60, 60];
 

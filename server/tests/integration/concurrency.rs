@@ -1,14 +1,12 @@
 //! Many people asking for the same few machines at the same moment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use app::server::loans::{self, LoanError};
 use app::server::Clock;
 use app::types::Role;
-use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_simultaneous_requests_for_three_free_machines_give_three_loans_and_seventeen_refusals(

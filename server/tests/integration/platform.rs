@@ -2,14 +2,12 @@
 //! zero-configuration mode, and the command driver's contract with site scripts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use app::server::models::{Loan, Machine, Pool};
 use app::types::{Action, Phase};
 use chrono::Utc;
-use common::*;
 use server::drivers::{CommandDriver, Driver, DriverError, Target};
 
 #[tokio::test]

@@ -2,15 +2,13 @@
 //! which page, the development login's limits, and the cross-site guard.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use app::server::loans;
 use app::server::Clock;
 use app::types::Role;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use common::*;
 use http_body_util::BodyExt;
 use server::config::Config;
 use tower::ServiceExt;

@@ -3,14 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::smtp::{self, SmtpSink};
+use crate::common::*;
 use app::server::loans;
 use app::server::Clock;
 use app::types::Role;
 use chrono::Duration;
-use common::smtp::{self, SmtpSink};
-use common::*;
 use server::jobs::Worker;
 use server::mail::Mailer;
 

@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use app::server::{lifecycle, loans, queue, Clock};
 use app::types::{Action, Role};
-use common::*;
 
 fn worker_process(db: &TestDb) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))

@@ -2,14 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use app::server::loans::{self, LoanError};
 use app::server::{approvals, Clock};
 use app::types::{ApprovalMode, LoanState, Role};
-use common::*;
 
 async fn manual_pool(db: &TestDb, scripts: &Scripts, machines: usize) {
     let mut conn = db.pool().get().await.unwrap();
