@@ -91,7 +91,7 @@ fn AuditTable(rows: Vec<crate::types::AuditRow>) -> impl IntoView {
                                         <td class="nowrap">{format::when(r.at)}</td>
                                         <td>{r.actor.clone()}</td>
                                         <td><code>{r.kind.clone()}</code></td>
-                                        <td>{format!("{} {}", r.target_type.trim_end_matches('s'), r.target)}</td>
+                                        <td>{target_label(&r.target_type, &r.target)}</td>
                                         <td class="json">{r.before.clone()}</td>
                                         <td class="json">{r.after.clone()}</td>
                                     </tr>
@@ -101,6 +101,17 @@ fn AuditTable(rows: Vec<crate::types::AuditRow>) -> impl IntoView {
                     </div>
     }
     .into_any()
+}
+
+/// "machine deb12-build-01…", "loan #12", or just "site policy": the table's noun, then the target.
+fn target_label(target_type: &str, target: &str) -> String {
+    if target_type == "site_policy" {
+        return target.to_owned();
+    }
+    format!(
+        "{} {target}",
+        target_type.trim_end_matches('s').replace('_', " ")
+    )
 }
 
 /// Percent-encodes a query value.
@@ -114,4 +125,16 @@ fn enc(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_label;
+
+    #[test]
+    fn targets_read_as_a_noun_and_a_name() {
+        assert_eq!(target_label("machines", "a.example"), "machine a.example");
+        assert_eq!(target_label("admin_tasks", "#4"), "admin task #4");
+        assert_eq!(target_label("site_policy", "site policy"), "site policy");
+    }
 }
