@@ -129,12 +129,34 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
     let s = detail.summary.clone();
     let id = s.id;
     let now = Utc::now();
-    let is_admin = use_session()
+    let viewer = use_session()
         .0
         .get_untracked()
         .and_then(Result::ok)
-        .and_then(|s| s.user)
-        .is_some_and(|u| u.is_admin());
+        .and_then(|s| s.user);
+    let is_admin = viewer.as_ref().is_some_and(|u| u.is_admin());
+    // An admin looking at someone else's loan reads about "their" machine, not "your" machine.
+    let mine = viewer.as_ref().is_none_or(|u| u.email == s.borrower_email);
+    let (crumb_href, crumb) = if mine {
+        ("/loans", "My loans")
+    } else {
+        ("/admin/loans", "All loans")
+    };
+    let ready_heading = if mine {
+        "Your machine is ready".to_owned()
+    } else {
+        format!("{}'s machine is ready", s.borrower_name)
+    };
+    let key_owner = if mine {
+        "Connect with the SSH key you gave (".to_owned()
+    } else {
+        format!("{} connects with the SSH key they gave (", s.borrower_name)
+    };
+    let return_label = if mine {
+        "I'm done — return the machine"
+    } else {
+        "Return the machine"
+    };
     let action_error = move || {
         actions
             .last_error()
@@ -183,7 +205,7 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
     view! {
         <div class="page-head">
             <div>
-                <p class="crumbs"><A href="/loans">"My loans"</A>" / Loan #"{id}</p>
+                <p class="crumbs"><A href=crumb_href>{crumb}</A>" / Loan #"{id}</p>
                 <h1>{s.pool_name.clone()}" "<LoanBadge state=s.state /></h1>
             </div>
             <div class="actions">
@@ -191,7 +213,7 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
                     <ActionForm action=return_loan>
                         <input type="hidden" name="id" value=id />
                         <button type="submit" class="button" data-testid="return"
-                            disabled=move || return_loan.pending().get()>"I'm done — return the machine"</button>
+                            disabled=move || return_loan.pending().get()>{return_label}</button>
                     </ActionForm>
                 })}
                 {detail.can_cancel.then(|| view! {
@@ -209,8 +231,8 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
         {detail.progress.clone().map(|p| view! { <ProgressBar progress=p /> })}
         {detail.connection.clone().map(|c| view! {
             <section class="card connect" data-testid="connection">
-                <h2>"Your machine is ready"</h2>
-                <p>"Connect with the SSH key you gave ("<code>{detail.ssh_key_comment.clone()}</code>"):"</p>
+                <h2>{ready_heading.clone()}</h2>
+                <p>{key_owner.clone()}<code>{detail.ssh_key_comment.clone()}</code>"):"</p>
                 <pre class="command">{c.ssh_command.clone()}</pre>
                 <div class="connect-foot">
                     <dl class="facts">

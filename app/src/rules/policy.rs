@@ -279,8 +279,13 @@ impl Policy {
         )];
         caps.push(match self.max_extensions {
             0 => "No extensions.".to_owned(),
+            1 => format!(
+                "Extend once, by {}; at most {} in total.",
+                format_hours(self.extension_hours),
+                format_hours(self.max_total_hours)
+            ),
             n => format!(
-                "Extend by {} at a time, up to {n} times and {} in total.",
+                "Extend by {} at a time, up to {n} times; at most {} in total.",
                 format_hours(self.extension_hours),
                 format_hours(self.max_total_hours)
             ),
