@@ -137,25 +137,22 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
     let is_admin = viewer.as_ref().is_some_and(|u| u.is_admin());
     // An admin looking at someone else's loan reads about "their" machine, not "your" machine.
     let mine = viewer.as_ref().is_none_or(|u| u.email == s.borrower_email);
-    let (crumb_href, crumb) = if mine {
-        ("/loans", "My loans")
+    let (crumb_href, crumb, ready_heading, key_owner, return_label) = if mine {
+        (
+            "/loans",
+            "My loans",
+            "Your machine is ready".to_owned(),
+            "Connect with the SSH key you gave (".to_owned(),
+            "I'm done — return the machine",
+        )
     } else {
-        ("/admin/loans", "All loans")
-    };
-    let ready_heading = if mine {
-        "Your machine is ready".to_owned()
-    } else {
-        format!("{}'s machine is ready", s.borrower_name)
-    };
-    let key_owner = if mine {
-        "Connect with the SSH key you gave (".to_owned()
-    } else {
-        format!("{} connects with the SSH key they gave (", s.borrower_name)
-    };
-    let return_label = if mine {
-        "I'm done — return the machine"
-    } else {
-        "Return the machine"
+        (
+            "/admin/loans",
+            "All loans",
+            format!("{}'s machine is ready", s.borrower_name),
+            format!("{} connects with the SSH key they gave (", s.borrower_name),
+            "Return the machine",
+        )
     };
     let action_error = move || {
         actions
@@ -231,8 +228,8 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
         {detail.progress.clone().map(|p| view! { <ProgressBar progress=p /> })}
         {detail.connection.clone().map(|c| view! {
             <section class="card connect" data-testid="connection">
-                <h2>{ready_heading.clone()}</h2>
-                <p>{key_owner.clone()}<code>{detail.ssh_key_comment.clone()}</code>"):"</p>
+                <h2>{ready_heading}</h2>
+                <p>{key_owner}<code>{detail.ssh_key_comment.clone()}</code>"):"</p>
                 <pre class="command">{c.ssh_command.clone()}</pre>
                 <div class="connect-foot">
                     <dl class="facts">

@@ -279,16 +279,18 @@ impl Policy {
         )];
         caps.push(match self.max_extensions {
             0 => "No extensions.".to_owned(),
-            1 => format!(
-                "Extend once, by {}; at most {} in total.",
-                format_hours(self.extension_hours),
-                format_hours(self.max_total_hours)
-            ),
-            n => format!(
-                "Extend by {} at a time, up to {n} times; at most {} in total.",
-                format_hours(self.extension_hours),
-                format_hours(self.max_total_hours)
-            ),
+            n => {
+                let step = format_hours(self.extension_hours);
+                let how = if n == 1 {
+                    format!("once, by {step}")
+                } else {
+                    format!("by {step} at a time, up to {n} times")
+                };
+                format!(
+                    "Extend {how}; at most {} in total.",
+                    format_hours(self.max_total_hours)
+                )
+            }
         });
         if let Some(n) = self.max_loans_per_user_in_pool {
             caps.push(format!(
