@@ -28,6 +28,14 @@ pub enum AppError {
     Unauthorized,
     #[error("You are not allowed to do that.")]
     Forbidden,
+    /// A rule refused the request; `rule` names it (`max_loans_per_user`, …) for programs, the
+    /// message says it for people, with the numbers.
+    #[error("{message}")]
+    Refused { rule: String, message: String },
+    #[error("Too many requests. Please wait {retry_after_secs} seconds and try again.")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("The request is too large (at most {limit_kib} KiB).")]
+    TooLarge { limit_kib: usize },
     #[error("{0} was not found.")]
     NotFound(String),
     #[error("Please correct the highlighted fields.")]
@@ -62,11 +70,22 @@ impl AppError {
         use http::StatusCode;
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Refused { .. } => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal | Self::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::server::limits::RateLimited> for AppError {
+    fn from(limited: crate::server::limits::RateLimited) -> Self {
+        Self::RateLimited {
+            retry_after_secs: limited.retry_after_secs,
         }
     }
 }
@@ -102,5 +121,22 @@ mod tests {
         assert_eq!(AppError::Forbidden.status().as_u16(), 403);
         assert_eq!(AppError::Unauthorized.status().as_u16(), 401);
         assert_eq!(AppError::field("x", "y").status().as_u16(), 422);
+        let refused = AppError::Refused {
+            rule: "max_loans_per_user".into(),
+            message: "You already hold 3 loans; the site allows 3 per person.".into(),
+        };
+        assert_eq!(refused.status().as_u16(), 403);
+        assert_eq!(
+            refused.to_string(),
+            "You already hold 3 loans; the site allows 3 per person."
+        );
+        assert_eq!(
+            AppError::RateLimited {
+                retry_after_secs: 5
+            }
+            .status()
+            .as_u16(),
+            429
+        );
     }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod format;
 pub mod pages;
 pub mod rules;
 #[cfg(feature = "ssr")]
@@ -22,8 +23,12 @@ use leptos_router::path;
 use crate::components::layout::{provide_session, Layout};
 use crate::pages::{admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request};
 
-/// The HTML document around the app.
+/// The HTML document around the app. On the server it also sets the page's
+/// Content-Security-Policy, which allows exactly the inline scripts that carry this response's
+/// nonce.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    server::context::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

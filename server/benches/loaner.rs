@@ -10,15 +10,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+// The tests' harness: the benchmark uses part of it.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/integration/common/mod.rs"]
 mod common;
 
 use std::time::Instant;
 
-use app::server::{loans, Clock};
-use app::types::Role;
 use axum::body::Body;
-use axum::http::{header, Request};
+use axum::http::Method;
 use common::scenarios::{self, Spread};
 use common::*;
 use tower::ServiceExt;
@@ -31,52 +31,43 @@ fn row(name: &str, unit: &str, spread: Spread) {
 }
 
 async fn request_latency(n: usize) -> Spread {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("bench", &scripts);
+    let w = World::new().await;
+    let mut spec = w.pool_spec("bench");
     spec.machines = n;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let clock = Clock::system();
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
-        loans::request(&mut conn, &dana, &request("bench"), clock.now())
-            .await
-            .unwrap();
+        w.borrow(&dana, "bench").await;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     Spread::of(times)
 }
 
 async fn provisioning_throughput(n: usize) -> f64 {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("bench", &scripts);
+    let w = World::new().await;
+    let mut spec = w.pool_spec("bench");
     spec.machines = n;
     spec.provision = vec![];
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let clock = Clock::system();
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
     for _ in 0..n {
-        loans::request(&mut conn, &dana, &request("bench"), clock.now())
-            .await
-            .unwrap();
+        w.borrow(&dana, "bench").await;
     }
     let mut config = jobs_config();
     config.concurrency = 8;
-    let worker = std::sync::Arc::new(server::jobs::Worker::new(worker_deps(
-        &db, &pool, &clock, config,
-    )));
+    let worker = std::sync::Arc::new(server::jobs::Worker::new(
+        w.deps(config, server::mail::Mailer::Mailbox),
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let start = Instant::now();
     let running = tokio::spawn(worker.run(stopped));
-    let sql = db.sql().await;
-    while count(&sql, "SELECT count(*) FROM loans WHERE state = 'ready'").await < n as i64 {
+    while w
+        .count("SELECT count(*) FROM loans WHERE state = 'ready'")
+        .await
+        < n as i64
+    {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -86,32 +77,16 @@ async fn provisioning_throughput(n: usize) -> f64 {
 }
 
 async fn catalogue_render(n: usize) -> Spread {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
+    let w = World::new().await;
     for slug in ["alpha", "beta", "gamma", "delta"] {
-        insert_pool(&mut conn, PoolSpec::new(slug, &scripts)).await;
+        w.add_pool(w.pool_spec(slug)).await;
     }
-    let config = server::config::Config {
-        database_url: Some(db.url.clone()),
-        ..Default::default()
-    };
-    let state = server::runtime::app_state(
-        &config,
-        pool.clone(),
-        Clock::system(),
-        "127.0.0.1:3000".parse().unwrap(),
-    );
-    let router = server::http::router(state);
+    let site = w.web(true, "127.0.0.1:3000");
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
-        let request = Request::get("/")
-            .header(header::HOST, "127.0.0.1:3000")
-            .body(Body::empty())
-            .unwrap();
+        let request = site.request(Method::GET, "/").body(Body::empty()).unwrap();
         let start = Instant::now();
-        let response = router.clone().oneshot(request).await.unwrap();
+        let response = site.router.clone().oneshot(request).await.unwrap();
         let _ = http_body_util::BodyExt::collect(response.into_body())
             .await
             .unwrap();
@@ -131,7 +106,7 @@ fn main() {
         println!("| --- | --- | --- | --- | --- |");
         row("request a loan (one transaction)", "ms", request_latency(300).await);
         row("render the catalogue page (SSR)", "ms", catalogue_render(300).await);
-        row("reclaim start after the deadline, 200 loans in one minute", "ms", scenarios::reclaim_lateness(&TestDb::new().await, 200).await);
+        row("reclaim start after the deadline, 200 loans in one minute", "ms", scenarios::reclaim_lateness(&World::new().await, 200).await);
         let rate = provisioning_throughput(500).await;
         println!("\nProvisioning through the queue (pool without steps, one worker): {rate:.0} loans/s requested → ready.");
     });

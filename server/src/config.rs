@@ -1,10 +1,11 @@
 //! Configuration: built-in defaults, then an optional TOML file, then `LOANER_*` environment
 //! variables (nested keys with `__`, e.g. `LOANER_JOBS__LEASE_SECS`). `DATABASE_URL` is read too.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use app::server::PublicUrl;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -27,11 +28,15 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The built site (WASM, CSS, static files).
     pub site_root: PathBuf,
-    /// Mark cookies `Secure` (serve over TLS).
+    /// Mark cookies `Secure` even though `public_url` is http (they always are with https).
     pub secure_cookies: bool,
     pub session_hours: i64,
-    /// Relative step commands are resolved against this folder.
+    /// The only folder the `command` driver runs programs from. Defaults to the demo scripts
+    /// (`server/demo`) in development mode and `./steps` otherwise.
     pub commands_dir: Option<PathBuf>,
+    /// Reverse proxies (exact addresses) whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub limits: LimitsConfig,
     pub jobs: JobsConfig,
     pub mail: MailConfig,
     pub reminders: RemindersConfig,
@@ -73,6 +78,44 @@ pub struct MailConfig {
     pub timeout_secs: u64,
     /// Hour of the day (UTC) the admins' daily digest goes out.
     pub digest_hour_utc: u32,
+    /// Days a sent message keeps its text; then it is blanked (subject and recipients stay).
+    pub retention_days: u32,
+}
+
+/// How much one client may send, and how often.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sign-in attempts per client address and minute.
+    pub sign_ins_per_minute: u32,
+    /// One-click email link pages and confirmations per client address and minute.
+    pub link_views_per_minute: u32,
+    /// Loan requests per person and hour.
+    pub loan_requests_per_hour: u32,
+    /// The largest request body, in KiB.
+    pub body_kib: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let limits = app::server::limits::LimitSettings::default();
+        Self {
+            sign_ins_per_minute: limits.sign_ins_per_minute,
+            link_views_per_minute: limits.link_views_per_minute,
+            loan_requests_per_hour: limits.loan_requests_per_hour,
+            body_kib: 64,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn settings(&self) -> app::server::limits::LimitSettings {
+        app::server::limits::LimitSettings {
+            sign_ins_per_minute: self.sign_ins_per_minute,
+            link_views_per_minute: self.link_views_per_minute,
+            loan_requests_per_hour: self.loan_requests_per_hour,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,6 +137,7 @@ impl Default for MailConfig {
             from: "Loaner <loaner@localhost>".into(),
             timeout_secs: 20,
             digest_hour_utc: 8,
+            retention_days: 90,
         }
     }
 }
@@ -149,6 +193,8 @@ impl Default for Config {
             secure_cookies: false,
             session_hours: 12,
             commands_dir: None,
+            trusted_proxies: Vec::new(),
+            limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
             mail: MailConfig::default(),
             reminders: RemindersConfig::default(),
@@ -228,15 +274,52 @@ impl Config {
             .from
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("mail.from is not an address ({e})"))?;
+        anyhow::ensure!(
+            self.mail.retention_days > 0,
+            "mail.retention_days must be at least 1"
+        );
+        let limits = &self.limits;
+        anyhow::ensure!(
+            limits.sign_ins_per_minute > 0
+                && limits.link_views_per_minute > 0
+                && limits.loan_requests_per_hour > 0,
+            "limits.* must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=10 * 1024).contains(&limits.body_kib),
+            "limits.body_kib must be 1–10240"
+        );
+        let public_url = self.public_url().map_err(anyhow::Error::msg)?;
+        if self.dev_mode() {
+            anyhow::ensure!(
+                self.database_url.is_none(),
+                "dev_mode cannot be combined with database_url: the development login lets anyone be an admin, which must never reach a real database"
+            );
+            anyhow::ensure!(
+                public_url.is_loopback(),
+                "dev_mode needs a loopback public_url (like http://127.0.0.1:3000), not {}",
+                public_url.url
+            );
+        }
         Ok(())
     }
 
-    pub fn public_url(&self) -> String {
-        self.public_url
+    /// The address people reach the site at: `public_url`, or `http://{bind}`.
+    pub fn public_url(&self) -> Result<PublicUrl, String> {
+        let text = self
+            .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.bind))
-            .trim_end_matches('/')
-            .to_owned()
+            .unwrap_or_else(|| format!("http://{}", self.bind));
+        PublicUrl::parse(&text)
+    }
+
+    /// The folder step commands run from.
+    pub fn commands_dir(&self) -> PathBuf {
+        match &self.commands_dir {
+            Some(dir) => dir.clone(),
+            None if self.dev_mode() => crate::demo::scripts_dir(),
+            None => PathBuf::from("steps"),
+        }
     }
 }
 
@@ -248,7 +331,11 @@ mod tests {
     fn without_a_database_url_the_defaults_are_the_zero_config_mode() {
         let config = Config::default();
         assert!(config.dev_mode());
-        assert_eq!(config.public_url(), "http://127.0.0.1:3000");
+        assert_eq!(
+            config.public_url().unwrap().origin(),
+            "http://127.0.0.1:3000"
+        );
+        assert!(config.validate().is_ok());
     }
 
     #[test]
@@ -258,6 +345,32 @@ mod tests {
             ..Config::default()
         };
         assert!(!config.dev_mode());
+    }
+
+    #[test]
+    fn development_mode_refuses_a_real_database_or_a_public_address() {
+        let with_database = Config {
+            database_url: Some("postgres://x@localhost/y".into()),
+            dev_mode: Some(true),
+            ..Config::default()
+        };
+        let err = with_database.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("dev_mode cannot be combined with database_url"),
+            "{err}"
+        );
+        let public = Config {
+            public_url: Some("https://loaner.example.com".into()),
+            ..Config::default()
+        };
+        let err = public.validate().unwrap_err().to_string();
+        assert!(err.contains("loopback public_url"), "{err}");
+        let production = Config {
+            database_url: Some("postgres://x@localhost/y".into()),
+            public_url: Some("https://loaner.example.com".into()),
+            ..Config::default()
+        };
+        assert!(production.validate().is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use app::server::commands::CommandsDir;
 use app::server::inventory::{self, PoolSpec};
 use app::server::models::NewMachine;
 use app::server::policies;
@@ -15,7 +16,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
-/// The folder with the demo scripts: `server/demo` of the checkout we run from.
+/// The folder with the demo scripts: `server/demo` of the checkout we run from. In development
+/// mode it is the default `commands_dir`, so the demo's steps name their scripts relative to it.
 pub fn scripts_dir() -> PathBuf {
     let from_cwd = Path::new("server/demo");
     if from_cwd.join("reimage.sh").exists() {
@@ -26,12 +28,12 @@ pub fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
 }
 
-fn step(name: &str, action: Action, script: &str, dir: &Path) -> Step {
+fn step(name: &str, action: Action, script: &str) -> Step {
     Step {
         name: name.to_owned(),
         action,
         driver: DriverKind::Command,
-        command: Some(dir.join(script).display().to_string()),
+        command: Some(script.to_owned()),
         timeout_secs: Some(120),
         instructions: None,
     }
@@ -142,20 +144,18 @@ fn own<T: PartialEq>(value: T, default: T) -> Option<T> {
     (value != default).then_some(value)
 }
 
-fn provision_steps(demo: &DemoPool, dir: &Path) -> Vec<Step> {
+fn provision_steps(demo: &DemoPool) -> Vec<Step> {
     let mut steps = vec![
-        step("Power on", Action::PowerOn, "power_on.sh", dir),
+        step("Power on", Action::PowerOn, "power_on.sh"),
         step(
             &format!("Re-image to {}@{}", demo.image.0, demo.image.1),
             Action::Reimage,
             "reimage.sh",
-            dir,
         ),
         step(
             "Install your SSH key",
             Action::GrantAccess,
             "grant_access.sh",
-            dir,
         ),
     ];
     if let Some((name, instructions)) = demo.manual_step {
@@ -174,20 +174,15 @@ fn provision_steps(demo: &DemoPool, dir: &Path) -> Vec<Step> {
     steps
 }
 
-fn reclaim_steps(dir: &Path) -> Vec<Step> {
+fn reclaim_steps() -> Vec<Step> {
     vec![
-        step(
-            "Revoke access",
-            Action::RevokeAccess,
-            "revoke_access.sh",
-            dir,
-        ),
-        step("Wipe and re-image", Action::Reimage, "reimage.sh", dir),
-        step("Health check", Action::Status, "health_check.sh", dir),
+        step("Revoke access", Action::RevokeAccess, "revoke_access.sh"),
+        step("Wipe and re-image", Action::Reimage, "reimage.sh"),
+        step("Health check", Action::Status, "health_check.sh"),
     ]
 }
 
-fn pool_spec(demo: &DemoPool, site: &SiteDefaults, dir: &Path) -> PoolSpec {
+fn pool_spec(demo: &DemoPool, site: &SiteDefaults) -> PoolSpec {
     PoolSpec {
         slug: demo.slug.to_owned(),
         name: demo.name.to_owned(),
@@ -196,8 +191,8 @@ fn pool_spec(demo: &DemoPool, site: &SiteDefaults, dir: &Path) -> PoolSpec {
         image_name: demo.image.0.to_owned(),
         image_version: demo.image.1.to_owned(),
         login_user: demo.login_user.to_owned(),
-        provision_steps: provision_steps(demo, dir),
-        reclaim_steps: reclaim_steps(dir),
+        provision_steps: provision_steps(demo),
+        reclaim_steps: reclaim_steps(),
         policy: PolicyOverrides {
             approval_mode: own(demo.approval, site.approval_mode),
             default_duration_hours: own(demo.durations.0, site.default_duration_hours),
@@ -211,16 +206,17 @@ fn pool_spec(demo: &DemoPool, site: &SiteDefaults, dir: &Path) -> PoolSpec {
             allowed_groups: None,
         },
         // A reference to where the step scripts find the BMC credentials, never the secret.
-        driver_settings: json!({"env": {"IPMI_CREDENTIALS": "vault:kv/lab/ipmi"}}),
+        driver_settings: json!({"env": {"SITE_IPMI_CREDENTIALS": "vault:kv/lab/ipmi"}}),
     }
 }
 
 /// Seeds the demo inventory unless the database already has pools. Returns whether it did.
+/// The demo's steps must resolve in `commands` (the demo scripts folder, by default).
 pub async fn seed_if_empty(
     conn: &mut AsyncPgConnection,
+    commands: &CommandsDir,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let dir = scripts_dir();
     conn.transaction(async |conn| {
         let existing: i64 = pools::table.count().get_result(conn).await?;
         if existing > 0 {
@@ -228,7 +224,7 @@ pub async fn seed_if_empty(
         }
         let site = policies::site_defaults(conn).await?;
         for demo in DEMO {
-            let spec = inventory::check_pool(&pool_spec(demo, &site, &dir), &site)
+            let spec = inventory::check_pool(&pool_spec(demo, &site), &site, commands)
                 .map_err(|fields| anyhow::anyhow!("demo pool {} is invalid: {fields:?}", demo.slug))?;
             let pool_id = inventory::write_pool(conn, None, &spec, now).await?;
             let image = format!("{}@{}", demo.image.0, demo.image.1);
@@ -237,7 +233,7 @@ pub async fn seed_if_empty(
                     .values(NewMachine {
                         fqdn: format!("{host}.pool.loaner.test"),
                         pool_id,
-                        driver_settings: json!({"env": {"BMC_HOST": format!("bmc-{host}.lab.loaner.test")}}),
+                        driver_settings: json!({"env": {"SITE_BMC_HOST": format!("bmc-{host}.lab.loaner.test")}}),
                         notes: String::new(),
                         current_image: Some(image.clone()),
                     })

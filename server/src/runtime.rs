@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use app::server::commands::CommandsDir;
+use app::server::limits::RateLimits;
 use app::server::{AppState, Clock, DbPool, SiteSettings};
 use leptos::config::LeptosOptions;
 use tokio::sync::watch;
@@ -46,7 +48,8 @@ impl Database {
             let pool = database::pool(&url, pool_size)?;
             if cluster.is_some() && config.seed_demo {
                 let mut conn = pool.get().await.context("no database connection")?;
-                if demo::seed_if_empty(&mut conn, chrono::Utc::now()).await? {
+                let commands = CommandsDir::new(&config.commands_dir());
+                if demo::seed_if_empty(&mut conn, &commands, chrono::Utc::now()).await? {
                     tracing::info!("seeded the demo inventory");
                 }
             }
@@ -73,13 +76,8 @@ impl Database {
 
 /// The drivers this server provides.
 pub fn drivers(config: &Config) -> Drivers {
-    let commands_dir = config
-        .commands_dir
-        .clone()
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default();
     Drivers::new(vec![Arc::new(CommandDriver {
-        commands_dir,
+        commands: CommandsDir::new(&config.commands_dir()),
         default_timeout: Duration::from_secs(config.jobs.step_timeout_secs),
     })])
 }
@@ -99,47 +97,64 @@ pub fn worker_deps(
         site,
         mailer: Mailer::from_config(config)?,
         templates: Templates::load()?,
+        digest_hour_utc: config.mail.digest_hour_utc,
+        mail_retention_days: config.mail.retention_days,
     }))
 }
 
-/// What the web side and the workers know about the site.
-pub fn site_settings(config: &Config, bound: SocketAddr) -> SiteSettings {
-    SiteSettings {
-        dev_mode: config.dev_mode(),
+/// What the web side and the workers know about the site. In development mode the site also
+/// answers at the address it is bound to and at `localhost`.
+pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteSettings> {
+    let public_url = config.public_url().map_err(anyhow::Error::msg)?;
+    let dev_mode = config.dev_mode();
+    let mut also_reachable_at = Vec::new();
+    if dev_mode && bound.ip().is_loopback() {
+        also_reachable_at.push((bound.ip().to_string(), bound.port()));
+        also_reachable_at.push(("localhost".to_owned(), bound.port()));
+    }
+    Ok(SiteSettings {
+        dev_mode,
         bound_to_loopback: bound.ip().is_loopback(),
-        secure_cookies: config.secure_cookies,
+        secure_cookies: public_url.https || config.secure_cookies,
+        public_url,
+        also_reachable_at,
         session_hours: config.session_hours,
-        public_url: config.public_url(),
         reminder_offsets_minutes: config.reminders.offsets_minutes.clone(),
         test_clock: config.test_clock,
-    }
+        commands: CommandsDir::new(&config.commands_dir()),
+        trusted_proxies: config.trusted_proxies.clone(),
+        body_limit_bytes: config.limits.body_kib * 1024,
+    })
 }
 
-/// Makes sure the recurring jobs (the admins' daily digest, the waiting-line sweep) are scheduled.
-async fn schedule_digest(config: &Config, db: &Database, clock: &Clock) -> anyhow::Result<()> {
+/// Makes sure the recurring jobs (the admins' daily digest, the waiting-line sweep, the purge of
+/// old messages) are scheduled.
+async fn schedule_recurring(config: &Config, db: &Database, clock: &Clock) -> anyhow::Result<()> {
     let mut conn = db.pool.get().await.context("no database connection")?;
-    crate::jobs::schedule_digest(&mut conn, config.mail.digest_hour_utc, clock.now())
+    crate::jobs::schedule_recurring(&mut conn, config.mail.digest_hour_utc, clock.now())
         .await
-        .map_err(|e| anyhow::anyhow!("cannot schedule the daily digest: {e}"))?;
-    crate::jobs::schedule_sweep(&mut conn, clock.now())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot schedule the waiting-line sweep: {e}"))?;
-    Ok(())
+        .map_err(|e| anyhow::anyhow!("cannot schedule the recurring jobs: {e}"))
 }
 
-pub fn app_state(config: &Config, pool: DbPool, clock: Clock, bound: SocketAddr) -> AppState {
+pub fn app_state(
+    config: &Config,
+    pool: DbPool,
+    clock: Clock,
+    bound: SocketAddr,
+) -> anyhow::Result<AppState> {
     let leptos_options = LeptosOptions::builder()
         .output_name("loaner")
         .site_root(config.site_root.display().to_string())
         .site_pkg_dir("pkg")
         .site_addr(bound)
         .build();
-    AppState {
+    Ok(AppState {
         db: pool,
         clock,
-        site: Arc::new(site_settings(config, bound)),
+        site: Arc::new(site_settings(config, bound)?),
+        limits: Arc::new(RateLimits::new(config.limits.settings())),
         leptos_options,
-    }
+    })
 }
 
 /// A channel that turns true on Ctrl-C or SIGTERM.
@@ -180,9 +195,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let bound = listener.local_addr()?;
-        let state = app_state(&config, db.pool.clone(), clock.clone(), bound);
+        let state = app_state(&config, db.pool.clone(), clock.clone(), bound)?;
         let shutdown = shutdown_signal();
-        schedule_digest(&config, &db, &clock).await?;
+        schedule_recurring(&config, &db, &clock).await?;
         let worker = match config.jobs.in_serve {
             true => {
                 let deps = worker_deps(&config, &db, clock.clone(), state.site.clone())?;
@@ -201,7 +216,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // Printed for people starting it by hand; tests read the address from here too.
         eprintln!("Loaner is running at http://{bound} ({mode})");
         let mut stop = shutdown.clone();
-        axum::serve(listener, crate::http::router(state))
+        let app = crate::http::router(state)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })
@@ -222,8 +239,8 @@ pub async fn work(config: Config) -> anyhow::Result<()> {
     let db = Database::open(&config, pool_size).await?;
     let result = async {
         let clock = Clock::system();
-        schedule_digest(&config, &db, &clock).await?;
-        let site = Arc::new(site_settings(&config, config.bind));
+        schedule_recurring(&config, &db, &clock).await?;
+        let site = Arc::new(site_settings(&config, config.bind)?);
         let worker = Arc::new(Worker::new(worker_deps(&config, &db, clock, site)?));
         worker.run(shutdown_signal()).await
     }

@@ -8,8 +8,8 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 use crate::types::{
-    AdminOverview, ApprovalRow, AuditRow, LoanSummary, MachineEdit, MachineRow, MachineState,
-    MailSummary, MailView, PoliciesView, PoolAdminRow, PoolEdit,
+    AdminOverview, ApprovalRow, AuditRow, LoanId, LoanSummary, MachineEdit, MachineId, MachineRow,
+    MachineState, MailId, MailSummary, MailView, PoliciesView, PoolAdminRow, PoolEdit, TaskId,
 };
 
 /// Every loan, newest first.
@@ -32,11 +32,11 @@ pub async fn admin_list_machines() -> Result<Vec<MachineRow>, AppError> {
 
 /// Gives an expired loan in its grace period back to its borrower.
 #[server(prefix = "/api/admin", endpoint = "restore_loan")]
-pub async fn restore_loan(id: i64) -> Result<(), AppError> {
-    use crate::server::{context, lifecycle};
+pub async fn restore_loan(id: LoanId) -> Result<(), AppError> {
+    use crate::server::{context, loans};
     let (state, admin) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    lifecycle::restore(
+    loans::restore(
         &mut conn,
         &admin,
         id,
@@ -64,7 +64,7 @@ pub async fn list_mail() -> Result<Vec<MailSummary>, AppError> {
 
 /// One message of the development mailbox.
 #[server(prefix = "/api/admin", endpoint = "get_mail")]
-pub async fn get_mail(id: i64) -> Result<MailView, AppError> {
+pub async fn get_mail(id: MailId) -> Result<MailView, AppError> {
     use crate::server::{context, mailbox};
     let (state, _) = context::require_admin().await?;
     if !state.site.dev_mode {
@@ -93,19 +93,19 @@ pub async fn get_overview() -> Result<AdminOverview, AppError> {
 /// Requests waiting for an admin.
 #[server(prefix = "/api/admin", endpoint = "list_approvals")]
 pub async fn list_approvals() -> Result<Vec<ApprovalRow>, AppError> {
-    use crate::server::{approvals, context};
+    use crate::server::{context, loans};
     let (state, _) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    approvals::queue(&mut conn).await.map_err(context::fail)
+    loans::queue(&mut conn).await.map_err(context::fail)
 }
 
 /// Approves requests; `duration_hours` (empty: as asked) shortens them.
 #[server(prefix = "/api/admin", endpoint = "approve_loans")]
 pub async fn approve_loans(
-    ids: Vec<i64>,
+    ids: Vec<LoanId>,
     duration_hours: Option<String>,
 ) -> Result<usize, AppError> {
-    use crate::server::{approvals, context, forms::Form};
+    use crate::server::{context, forms::Form, loans};
     let (state, admin) = context::require_admin().await?;
     let mut form = Form::default();
     let hours = form.optional_int(
@@ -115,7 +115,7 @@ pub async fn approve_loans(
     form.finish()
         .map_err(|e| context::fail(AppError::Validation(e)))?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    approvals::approve_many(&mut conn, &admin, &ids, hours, state.clock.now())
+    loans::approve_many(&mut conn, &admin, &ids, hours, state.clock.now())
         .await
         .map_err(context::fail)?;
     Ok(ids.len())
@@ -123,18 +123,18 @@ pub async fn approve_loans(
 
 /// Denies a request; the reason goes to the requester.
 #[server(prefix = "/api/admin", endpoint = "deny_loan")]
-pub async fn deny_loan(id: i64, reason: String) -> Result<(), AppError> {
-    use crate::server::{approvals, context};
+pub async fn deny_loan(id: LoanId, reason: String) -> Result<(), AppError> {
+    use crate::server::{context, loans};
     let (state, admin) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    approvals::deny(&mut conn, &admin, id, &reason, state.clock.now())
+    loans::deny(&mut conn, &admin, id, &reason, state.clock.now())
         .await
         .map_err(context::fail)
 }
 
 /// Marks an admin task done (the loan moves on) or failed.
 #[server(prefix = "/api/admin", endpoint = "close_task")]
-pub async fn close_task(id: i64, outcome: String, note: Option<String>) -> Result<(), AppError> {
+pub async fn close_task(id: TaskId, outcome: String, note: Option<String>) -> Result<(), AppError> {
     use crate::server::{context, tasks};
     let (state, admin) = context::require_admin().await?;
     let done = match outcome.as_str() {
@@ -163,7 +163,7 @@ pub async fn close_task(id: i64, outcome: String, note: Option<String>) -> Resul
 
 /// Takes a machine back early; the borrower is told why.
 #[server(prefix = "/api/admin", endpoint = "force_return")]
-pub async fn force_return(id: i64, reason: String) -> Result<(), AppError> {
+pub async fn force_return(id: LoanId, reason: String) -> Result<(), AppError> {
     use crate::server::{context, loans};
     let (state, admin) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
@@ -174,21 +174,21 @@ pub async fn force_return(id: i64, reason: String) -> Result<(), AppError> {
 
 /// The free machines a loan could move to: (id, name).
 #[server(prefix = "/api/admin", endpoint = "move_targets")]
-pub async fn move_targets(id: i64) -> Result<Vec<(i64, String)>, AppError> {
+pub async fn move_targets(id: LoanId) -> Result<Vec<(MachineId, String)>, AppError> {
     use crate::server::{context, loans};
-    let (state, _) = context::require_admin().await?;
+    let (state, admin) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    loans::move_targets(&mut conn, id)
+    loans::move_targets(&mut conn, &admin, id)
         .await
         .map_err(context::fail)
 }
 
 /// Moves a ready loan to another machine of its pool.
 #[server(prefix = "/api/admin", endpoint = "move_loan")]
-pub async fn move_loan(id: i64, machine: String) -> Result<(), AppError> {
+pub async fn move_loan(id: LoanId, machine: String) -> Result<(), AppError> {
     use crate::server::{context, loans};
     let (state, admin) = context::require_admin().await?;
-    let machine: i64 = machine
+    let machine: MachineId = machine
         .parse()
         .map_err(|_| context::fail(AppError::field("machine", "Choose a machine.")))?;
     let mut conn = state.conn().await.map_err(context::fail)?;
@@ -199,7 +199,7 @@ pub async fn move_loan(id: i64, machine: String) -> Result<(), AppError> {
 
 /// Extends a loan past its pool's policy (an override, with a reason).
 #[server(prefix = "/api/admin", endpoint = "extend_override")]
-pub async fn extend_override(id: i64, hours: String, reason: String) -> Result<(), AppError> {
+pub async fn extend_override(id: LoanId, hours: String, reason: String) -> Result<(), AppError> {
     use crate::server::{context, forms::Form, loans};
     let (state, admin) = context::require_admin().await?;
     let mut form = Form::default();
@@ -354,6 +354,7 @@ pub async fn save_pool(
         &admin,
         existing.as_deref(),
         &spec,
+        &state.site.commands,
         state.clock.now(),
     )
     .await
@@ -374,11 +375,11 @@ pub async fn retire_pool(slug: String, retired: bool) -> Result<(), AppError> {
 
 /// A machine for its editor (`id` 0: a new machine).
 #[server(prefix = "/api/admin", endpoint = "get_machine")]
-pub async fn get_machine(id: i64) -> Result<MachineEdit, AppError> {
+pub async fn get_machine(id: MachineId) -> Result<MachineEdit, AppError> {
     use crate::server::{admin_views, context};
     let (state, _) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    admin_views::machine_edit(&mut conn, (id > 0).then_some(id))
+    admin_views::machine_edit(&mut conn, (id.0 > 0).then_some(id))
         .await
         .map_err(context::fail)
 }
@@ -386,12 +387,12 @@ pub async fn get_machine(id: i64) -> Result<MachineEdit, AppError> {
 /// Creates (`id` 0) or saves a machine. Returns its id.
 #[server(prefix = "/api/admin", endpoint = "save_machine")]
 pub async fn save_machine(
-    id: i64,
+    id: MachineId,
     fqdn: String,
     pool: String,
     driver_settings: String,
     notes: String,
-) -> Result<i64, AppError> {
+) -> Result<MachineId, AppError> {
     use crate::server::{context, forms::Form, inventory};
     let (state, admin) = context::require_admin().await?;
     let mut form = Form::default();
@@ -407,7 +408,7 @@ pub async fn save_machine(
     inventory::save_machine(
         &mut conn,
         &admin,
-        (id > 0).then_some(id),
+        (id.0 > 0).then_some(id),
         &spec,
         state.clock.now(),
     )
@@ -418,7 +419,7 @@ pub async fn save_machine(
 /// Puts a machine into or out of service (a loaned machine changes when its loan is over).
 #[server(prefix = "/api/admin", endpoint = "set_machine_state")]
 pub async fn set_machine_state(
-    id: i64,
+    id: MachineId,
     state: String,
     reason: String,
 ) -> Result<MachineState, AppError> {
@@ -450,6 +451,7 @@ pub async fn search_audit(
         from,
         to,
     };
+    audit::check_filter(&filter).map_err(|e| context::fail(AppError::Validation(e)))?;
     let mut conn = state.conn().await.map_err(context::fail)?;
     let rows = audit::search(&mut conn, &filter, None)
         .await

@@ -28,12 +28,18 @@ pub async fn dev_login(
 ) -> Result<(), AppError> {
     use crate::server::{auth, context};
     let state = context::state()?;
-    let groups = groups.unwrap_or_default();
-    let (_, token) = auth::dev_login(&state, &name, &email, &role, &groups)
+    let form = auth::DevLogin {
+        name: &name,
+        email: &email,
+        role: &role,
+        groups: groups.as_deref().unwrap_or_default(),
+        through_proxy: context::came_through_proxy(),
+    };
+    let (_, token) = auth::dev_login(&state, &form)
         .await
         .map_err(context::fail)?;
     context::set_session_cookie(&state, Some(&token));
-    context::redirect_plain_form(&crate::pages::login::safe_next(next.as_deref()));
+    context::redirect_plain_form(&crate::rules::validate::next_path(next.as_deref()));
     Ok(())
 }
 
@@ -42,7 +48,7 @@ pub async fn dev_login(
 pub async fn logout() -> Result<(), AppError> {
     use crate::server::{auth, context};
     let state = context::state()?;
-    if let Some(token) = context::session_token() {
+    if let Some(token) = context::session_token(&state) {
         auth::logout(&state, &token).await.map_err(context::fail)?;
     }
     context::set_session_cookie(&state, None);

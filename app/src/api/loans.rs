@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::types::{LoanDetail, LoanSummary};
+use crate::types::{LoanDetail, LoanId, LoanSummary};
 
 /// Requests a loan; returns its id.
 #[server(endpoint = "request_loan")]
@@ -14,9 +14,13 @@ pub async fn request_loan(
     duration_hours: String,
     ssh_public_key: String,
     wait: Option<String>,
-) -> Result<i64, AppError> {
+) -> Result<LoanId, AppError> {
     use crate::server::{context, loans};
     let (state, user) = context::require_user().await?;
+    state
+        .limits
+        .check_loan_request(user.id)
+        .map_err(context::fail)?;
     let input = loans::LoanRequest {
         pool,
         reason,
@@ -36,7 +40,7 @@ pub async fn request_loan(
 
 /// One loan with its timeline, for its borrower or an admin.
 #[server(endpoint = "get_loan")]
-pub async fn get_loan(id: i64) -> Result<LoanDetail, AppError> {
+pub async fn get_loan(id: LoanId) -> Result<LoanDetail, AppError> {
     use crate::server::{context, loans};
     let (state, user) = context::require_user().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
@@ -58,7 +62,7 @@ pub async fn my_loans() -> Result<Vec<LoanSummary>, AppError> {
 
 /// "I'm done": the machine is cleaned and goes back to the pool.
 #[server(endpoint = "return_loan")]
-pub async fn return_loan(id: i64) -> Result<(), AppError> {
+pub async fn return_loan(id: LoanId) -> Result<(), AppError> {
     use crate::server::{context, loans};
     let (state, user) = context::require_user().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
@@ -71,7 +75,7 @@ pub async fn return_loan(id: i64) -> Result<(), AppError> {
 
 /// Calls off a loan that is not ready yet.
 #[server(endpoint = "cancel_loan")]
-pub async fn cancel_loan(id: i64) -> Result<(), AppError> {
+pub async fn cancel_loan(id: LoanId) -> Result<(), AppError> {
     use crate::server::{context, loans};
     let (state, user) = context::require_user().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
@@ -84,11 +88,11 @@ pub async fn cancel_loan(id: i64) -> Result<(), AppError> {
 
 /// Extends a ready loan by the pool's extension length, within its policy.
 #[server(endpoint = "extend_loan")]
-pub async fn extend_loan(id: i64) -> Result<(), AppError> {
-    use crate::server::{context, lifecycle};
+pub async fn extend_loan(id: LoanId) -> Result<(), AppError> {
+    use crate::server::{context, loans};
     let (state, user) = context::require_user().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    lifecycle::extend(
+    loans::extend(
         &mut conn,
         &user,
         id,

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use super::badges::LoanBadge;
-use super::format;
+use crate::format;
 use crate::types::LoanSummary;
 
 #[component]
@@ -21,7 +21,7 @@ pub fn LoanTable(loans: Vec<LoanSummary>, #[prop(optional)] show_borrower: bool)
                 (None, None) => "—".to_owned(),
             };
             view! {
-                <tr data-loan=loan.id>
+                <tr data-loan=loan.id.0>
                     <td><A href=href.clone()>{format!("#{}", loan.id)}</A></td>
                     <td>{loan.pool_name.clone()}</td>
                     <td>{loan.machine_fqdn.clone().map(|f| view! { <code>{f}</code> })}</td>

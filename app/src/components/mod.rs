@@ -2,7 +2,6 @@
 
 pub mod badges;
 pub mod fields;
-pub mod format;
 pub mod layout;
 pub mod loan_table;
 pub mod notice;

@@ -2,27 +2,28 @@
 
 use leptos::prelude::*;
 
-use super::format;
-use crate::types::LoanEventView;
+use crate::format;
+use crate::types::{EventKind, LoanEventView};
 
-fn icon(kind: &str) -> (&'static str, &'static str) {
+fn icon(kind: EventKind) -> (&'static str, &'static str) {
+    use EventKind as K;
     match kind {
-        "requested" => ("✎", "info"),
-        "approved" => ("✓", "good"),
-        "machine_assigned" => ("⇄", "info"),
-        "step_started" => ("▸", "busy"),
-        "step_succeeded" => ("✓", "good"),
-        "step_failed" => ("!", "bad"),
-        "ready" => ("★", "good"),
-        "return_requested" => ("↩", "info"),
-        "cancelled" => ("✕", "done"),
-        "failed" | "machine_broken" => ("✕", "bad"),
-        "cleanup_finished" => ("♻", "good"),
-        "extended" => ("+", "good"),
-        "link_used" => ("✉", "info"),
-        "expired" | "access_revoked" => ("⌛", "warn"),
-        "reclaim_started" => ("↺", "busy"),
-        "restored" | "access_restored" => ("↻", "good"),
+        K::Requested => ("✎", "info"),
+        K::Approved => ("✓", "good"),
+        K::MachineAssigned => ("⇄", "info"),
+        K::StepStarted => ("▸", "busy"),
+        K::StepSucceeded => ("✓", "good"),
+        K::StepFailed => ("!", "bad"),
+        K::Ready => ("★", "good"),
+        K::ReturnRequested => ("↩", "info"),
+        K::Cancelled => ("✕", "done"),
+        K::Failed | K::MachineBroken => ("✕", "bad"),
+        K::CleanupFinished => ("♻", "good"),
+        K::Extended => ("+", "good"),
+        K::LinkUsed => ("✉", "info"),
+        K::Expired | K::AccessRevoked => ("⌛", "warn"),
+        K::ReclaimStarted => ("↺", "busy"),
+        K::Restored | K::AccessRestored => ("↻", "good"),
         _ => ("•", "info"),
     }
 }
@@ -39,18 +40,18 @@ pub fn Timeline(events: Vec<LoanEventView>) -> impl IntoView {
             } else {
                 event.at.format("%b %d, %H:%M:%S").to_string()
             };
-            let (glyph, tone) = icon(&event.kind);
+            let (glyph, tone) = icon(event.kind);
             let actor = event.actor.clone().map(|a| view! { <span class="tl-actor">{a}</span> });
             let output = event.output.clone().filter(|o| !o.trim().is_empty()).map(|output| {
                 view! {
-                    <details class="tl-output" open=event.kind == "step_failed">
+                    <details class="tl-output" open=event.kind == EventKind::StepFailed>
                         <summary>"Output"</summary>
                         <pre>{output}</pre>
                     </details>
                 }
             });
             view! {
-                <li class=format!("tl-item tl-{tone}") data-kind=event.kind.clone()>
+                <li class=format!("tl-item tl-{tone}") data-kind=event.kind.as_str()>
                     <span class="tl-icon" aria-hidden="true">{glyph}</span>
                     <div class="tl-body">
                         <div class="tl-head">

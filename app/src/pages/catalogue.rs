@@ -72,9 +72,7 @@ fn PoolCardView(pool: PoolCard) -> impl IntoView {
                 <dd>{approval}{pool.policy.bug_required.then_some(" · bug reference required")}</dd>
             </dl>
             <div class="availability">
-                <div class="meter" role="img" aria-label=availability.clone()>
-                    <span style=format!("width: {free_pct}%")></span>
-                </div>
+                <meter class="meter" min="0" max="100" value=free_pct aria-label=availability.clone()></meter>
                 <span class="free-count" data-testid="free-count" data-free=pool.free>{availability}</span>
             </div>
             <A href=href attr:class="button button-block">"Request a machine"</A>

@@ -8,9 +8,9 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::links::{get_link, UseLink};
-use crate::components::format;
 use crate::components::notice::ErrorNotice;
 use crate::error::AppError;
+use crate::format;
 use crate::rules::policy::format_hours;
 use crate::types::{LinkAction, LinkStatus, LinkView};
 

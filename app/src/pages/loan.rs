@@ -12,12 +12,12 @@ use leptos_router::hooks::use_params_map;
 use crate::api::admin::{move_targets, ExtendOverride, ForceReturn, MoveLoan, RestoreLoan};
 use crate::api::loans::{get_loan, CancelLoan, ExtendLoan, ReturnLoan};
 use crate::components::badges::LoanBadge;
-use crate::components::format;
 use crate::components::layout::use_session;
 use crate::components::notice::ErrorNotice;
 use crate::components::timeline::Timeline;
+use crate::format;
 use crate::rules::policy::format_hours;
-use crate::types::{LoanDetail, LoanState, Progress};
+use crate::types::{LoanDetail, LoanId, LoanState, Progress};
 
 /// How often the page asks for news while something is happening, and when nothing is.
 const BUSY_POLL: Duration = Duration::from_secs(1);
@@ -30,8 +30,8 @@ pub fn LoanPage() -> impl IntoView {
         params
             .read()
             .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(0)
+            .and_then(|id| id.parse::<LoanId>().ok())
+            .unwrap_or(LoanId(0))
     };
     let actions = LoanActions {
         return_loan: ServerAction::<ReturnLoan>::new(),
@@ -127,7 +127,8 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
         ..
     } = actions;
     let s = detail.summary.clone();
-    let id = s.id;
+    let loan_id = s.id;
+    let id = loan_id.0;
     let now = Utc::now();
     let viewer = use_session()
         .0
@@ -259,7 +260,7 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
                 </dl>
             </aside>
         </div>
-        {is_admin.then(|| view! { <AdminPanel id=id state=s.state actions /> })}
+        {is_admin.then(|| view! { <AdminPanel id=loan_id state=s.state actions /> })}
     }
 }
 
@@ -296,9 +297,7 @@ fn ProgressBar(progress: Progress) -> impl IntoView {
     view! {
         <section class="card progress" data-testid="progress">
             <div class="progress-label"><span class="spinner" aria-hidden="true"></span>{label}</div>
-            <div class="meter meter-large" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct>
-                <span style=format!("width: {pct}%")></span>
-            </div>
+            <progress class="meter meter-large" max="100" value=pct aria-label="Progress of the steps"></progress>
         </section>
     }
 }
@@ -344,7 +343,7 @@ fn status_notice(detail: &LoanDetail) -> Option<AnyView> {
 
 /// What an admin can do to the loan beyond what its borrower can.
 #[component]
-fn AdminPanel(id: i64, state: LoanState, actions: LoanActions) -> impl IntoView {
+fn AdminPanel(id: LoanId, state: LoanState, actions: LoanActions) -> impl IntoView {
     let force = actions.force_return;
     let moving = actions.move_loan;
     let extend = actions.extend_override;
@@ -379,7 +378,7 @@ fn AdminPanel(id: i64, state: LoanState, actions: LoanActions) -> impl IntoView 
             <div class="admin-actions">
                 {returnable.then(|| view! {
                     <ActionForm action=force>
-                        <input type="hidden" name="id" value=id />
+                        <input type="hidden" name="id" value=id.0 />
                         <label class="field"><span>"Take it back now"</span>
                             <input type="text" name="reason" placeholder="Reason (the borrower is told)" /></label>
                         <button type="submit" class="button button-danger" data-testid="force-return">"Force return"</button>
@@ -391,11 +390,11 @@ fn AdminPanel(id: i64, state: LoanState, actions: LoanActions) -> impl IntoView 
                             let options = if list.is_empty() {
                                 view! { <option value="">"no free machine in this pool"</option> }.into_any()
                             } else {
-                                list.into_iter().map(|(mid, fqdn)| view! { <option value=mid>{fqdn}</option> }).collect_view().into_any()
+                                list.into_iter().map(|(mid, fqdn)| view! { <option value=mid.0>{fqdn}</option> }).collect_view().into_any()
                             };
                             view! {
                                 <ActionForm action=moving>
-                                    <input type="hidden" name="id" value=id />
+                                    <input type="hidden" name="id" value=id.0 />
                                     <label class="field"><span>"Move to another machine"</span>
                                         <select name="machine">{options}</select>
                                     </label>
@@ -405,7 +404,7 @@ fn AdminPanel(id: i64, state: LoanState, actions: LoanActions) -> impl IntoView 
                         })}
                     </Transition>
                     <ActionForm action=extend>
-                        <input type="hidden" name="id" value=id />
+                        <input type="hidden" name="id" value=id.0 />
                         <label class="field"><span>"Extend beyond the policy"</span>
                             <span class="inline"><input type="number" name="hours" min="1" value="24" class="hours" />" hours"</span>
                             <input type="text" name="reason" placeholder="Reason (recorded as an override)" /></label>

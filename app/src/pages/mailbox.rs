@@ -7,9 +7,9 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::{get_mail, list_mail};
-use crate::components::format;
 use crate::components::notice::ErrorNotice;
-use crate::types::{MailSummary, MailView};
+use crate::format;
+use crate::types::{MailId, MailSummary, MailView};
 
 #[component]
 pub fn MailboxPage() -> impl IntoView {
@@ -45,7 +45,7 @@ fn MailTable(rows: Vec<MailSummary>) -> impl IntoView {
                 (None, _) => "waiting to be sent",
             };
             view! {
-                <tr data-mail=m.id data-kind=m.kind.as_str()>
+                <tr data-mail=m.id.0 data-kind=m.kind.as_str()>
                     <td class="nowrap">{format::when(m.created_at)}</td>
                     <td>{m.recipients.join(", ")}</td>
                     <td><A href=format!("/admin/mailbox/{}", m.id)>{m.subject.clone()}</A></td>
@@ -72,8 +72,8 @@ pub fn MailPage() -> impl IntoView {
         params
             .read()
             .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(0)
+            .and_then(|id| id.parse::<MailId>().ok())
+            .unwrap_or(MailId(0))
     };
     let mail = Resource::new(id, get_mail);
     view! {

@@ -4,14 +4,91 @@
 /// The longest reason we keep.
 pub const MAX_REASON_CHARS: usize = 2000;
 const MAX_BUG_REF_CHARS: usize = 500;
-#[cfg(feature = "ssr")]
-const MAX_SSH_KEY_CHARS: usize = 16 * 1024;
-#[cfg(feature = "ssr")]
-const MIN_RSA_BITS: usize = 2048;
+const MAX_NOTE_CHARS: usize = 2000;
+const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// The invisible characters that change the direction text is shown in ("Trojan Source"): a
+/// name or reason containing them reads differently from what it is.
+pub(super) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses NUL and other control characters (line breaks and tabs are fine where `multiline`)
+/// and bidi controls, naming the character found.
+pub fn clean(text: &str, multiline: bool) -> Result<(), String> {
+    for c in text.chars() {
+        let allowed = multiline && matches!(c, '\n' | '\r' | '\t');
+        if c.is_control() && !allowed {
+            return Err(format!(
+                "Remove the control character U+{:04X} from this field.",
+                c as u32
+            ));
+        }
+        if is_bidi_control(c) {
+            return Err(format!(
+                "Remove the invisible text-direction character U+{:04X} from this field.",
+                c as u32
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A required free text (a reason for a decision, what went wrong): trimmed, at most 2,000
+/// characters; `empty` is the message when nothing was written.
+pub fn note(input: &str, empty: &str) -> Result<String, String> {
+    let text = optional_note(input)?;
+    if text.is_empty() {
+        Err(empty.to_owned())
+    } else {
+        Ok(text)
+    }
+}
+
+/// An optional free text (notes): trimmed, at most 2,000 characters.
+pub fn optional_note(input: &str) -> Result<String, String> {
+    let text = input.trim();
+    clean(text, true)?;
+    if text.chars().count() > MAX_NOTE_CHARS {
+        return Err(format!("Keep this under {MAX_NOTE_CHARS} characters."));
+    }
+    Ok(text.to_owned())
+}
+
+/// A pool's description (Markdown): trimmed, at most 10,000 characters.
+pub fn description(input: &str) -> Result<String, String> {
+    let text = input.trim();
+    clean(text, true)?;
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err("Keep the description under 10,000 characters.".into());
+    }
+    Ok(text.to_owned())
+}
+
+/// Where to go after signing in: a clean path on this site. Anything else (another site, a
+/// protocol-relative `//host`, a path with control characters or backslashes that browsers
+/// turn into one) goes to the home page.
+pub fn next_path(next: Option<&str>) -> String {
+    let Some(path) = next else {
+        return "/".to_owned();
+    };
+    let clean = path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 2000
+        && !path
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\' || is_bidi_control(c));
+    if clean {
+        path.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
 
 /// A non-empty reason of reasonable length, trimmed.
 pub fn reason(input: &str) -> Result<String, String> {
     let text = input.trim();
+    clean(text, true)?;
     if text.is_empty() {
         Err("Say briefly why you need the machine.".into())
     } else if text.chars().count() > MAX_REASON_CHARS {
@@ -27,6 +104,7 @@ pub fn reason(input: &str) -> Result<String, String> {
 /// Empty is fine unless the pool requires one. Numbers are stored without decoration.
 pub fn bug_ref(input: &str, required: bool) -> Result<Option<String>, String> {
     let text = input.trim();
+    clean(text, false)?;
     if text.is_empty() {
         return if required {
             Err("This pool needs a bug number or link.".into())
@@ -77,6 +155,7 @@ fn is_http_url(text: &str) -> bool {
 /// A display name: 1 to 120 characters, trimmed.
 pub fn person_name(input: &str) -> Result<String, String> {
     let text = input.trim();
+    clean(text, false)?;
     if text.is_empty() {
         Err("Enter a name.".into())
     } else if text.chars().count() > 120 {
@@ -89,6 +168,7 @@ pub fn person_name(input: &str) -> Result<String, String> {
 /// An email address of the form `local@domain.tld`, trimmed and lower-cased.
 pub fn email(input: &str) -> Result<String, String> {
     let text = input.trim().to_lowercase();
+    clean(&text, false)?;
     let valid = match text.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -153,6 +233,7 @@ pub fn slug(input: &str) -> Result<String, String> {
 /// A short required text (a name, a platform): trimmed, 1 to `max` characters.
 pub fn short_text(input: &str, what: &str, max: usize) -> Result<String, String> {
     let text = input.trim();
+    clean(text, false)?;
     if text.is_empty() {
         Err(format!("Enter the {what}."))
     } else if text.chars().count() > max {
@@ -162,116 +243,9 @@ pub fn short_text(input: &str, what: &str, max: usize) -> Result<String, String>
     }
 }
 
-/// Checks a pool's step list: every step named, with a driver this server has, a command for
-/// the `command` driver and instructions for `manual` steps.
-pub fn steps(steps: &[crate::types::Step]) -> Result<(), String> {
-    use crate::types::DriverKind;
-    for (i, step) in steps.iter().enumerate() {
-        let n = i + 1;
-        if step.name.trim().is_empty() {
-            return Err(format!("Step {n} has no name."));
-        }
-        match step.driver {
-            DriverKind::Command => {
-                if step.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                    return Err(format!("Step {n} (\"{}\") uses the command driver but names no command.", step.name));
-                }
-            }
-            DriverKind::Manual => {
-                if step.instructions.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                    return Err(format!("Step {n} (\"{}\") is manual but has no instructions for the admin.", step.name));
-                }
-            }
-            other => {
-                return Err(format!(
-                    "Step {n} (\"{}\") uses the {} driver, which this version of Loaner does not provide yet; use command or manual.",
-                    step.name,
-                    other.label()
-                ))
-            }
-        }
-        if step.timeout_secs == Some(0) {
-            return Err(format!(
-                "Step {n} (\"{}\") has a time limit of 0 seconds.",
-                step.name
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A valid SSH public key, as OpenSSH writes it in a `.pub` file.
 #[cfg(feature = "ssr")]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SshPublicKey {
-    /// The key normalised to one `authorized_keys` line: `algorithm base64 [comment]`.
-    pub line: String,
-    pub comment: String,
-    /// `SHA256:...`, as `ssh-keygen -l` prints it.
-    pub fingerprint: String,
-}
-
-/// Parses an OpenSSH public key and refuses weak or unsupported ones.
-#[cfg(feature = "ssr")]
-pub fn ssh_public_key(input: &str) -> Result<SshPublicKey, String> {
-    use ssh_key::{public::KeyData, HashAlg, PublicKey};
-
-    let text = input.trim();
-    if text.is_empty() {
-        return Err("Paste your SSH public key (the contents of ~/.ssh/id_ed25519.pub).".into());
-    }
-    if text.contains("PRIVATE KEY") {
-        return Err(
-            "That is a private key: never share it. Paste the public key (the .pub file) instead."
-                .into(),
-        );
-    }
-    if text.len() > MAX_SSH_KEY_CHARS {
-        return Err("That is too long to be an SSH public key.".into());
-    }
-    if text.lines().count() > 1 {
-        return Err("Paste exactly one public key, on one line.".into());
-    }
-    let key = PublicKey::from_openssh(text).map_err(|_| {
-        "That is not an OpenSSH public key. It should look like \"ssh-ed25519 AAAAC3Nza… you@host\"."
-            .to_owned()
-    })?;
-    match key.key_data() {
-        KeyData::Ed25519(_)
-        | KeyData::Ecdsa(_)
-        | KeyData::SkEd25519(_)
-        | KeyData::SkEcdsaSha2NistP256(_) => {}
-        KeyData::Rsa(rsa) => {
-            let bits = rsa
-                .n
-                .as_positive_bytes()
-                .map(|bytes| {
-                    let leading = bytes.first().map_or(8, |b| b.leading_zeros() as usize);
-                    bytes.len() * 8 - leading
-                })
-                .unwrap_or(0);
-            if bits < MIN_RSA_BITS {
-                return Err(format!(
-                    "This RSA key has {bits} bits; use at least {MIN_RSA_BITS}, or better an Ed25519 key."
-                ));
-            }
-        }
-        _ => {
-            return Err(format!(
-                "Keys of type {} are not accepted; use Ed25519, ECDSA or RSA.",
-                key.algorithm().as_str()
-            ))
-        }
-    }
-    let line = key
-        .to_openssh()
-        .map_err(|_| "That SSH public key could not be read back.".to_owned())?;
-    Ok(SshPublicKey {
-        line,
-        comment: key.comment().to_owned(),
-        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
-    })
-}
+pub use super::ssh_key::*;
+pub use super::steps::{driver_settings, site_variable_name, steps, SITE_VARIABLE_PREFIX};
 
 #[cfg(test)]
 mod tests {
@@ -368,66 +342,44 @@ mod tests {
     }
 
     #[test]
-    fn step_lists_need_what_their_driver_needs() {
-        use crate::types::{Action, DriverKind, Step};
-        let step = |driver, command: Option<&str>, instructions: Option<&str>| Step {
-            name: "Rack it".into(),
-            action: Action::PowerOn,
-            driver,
-            command: command.map(Into::into),
-            timeout_secs: None,
-            instructions: instructions.map(Into::into),
-        };
-        assert!(steps(&[step(DriverKind::Command, Some("/bin/true"), None)]).is_ok());
-        assert!(steps(&[step(DriverKind::Manual, None, Some("Plug in the dongle"))]).is_ok());
-        assert!(steps(&[step(DriverKind::Command, None, None)])
-            .unwrap_err()
-            .contains("names no command"));
-        assert!(steps(&[step(DriverKind::Manual, None, None)])
-            .unwrap_err()
-            .contains("no instructions"));
-        assert!(steps(&[step(DriverKind::Ipmi, None, None)])
-            .unwrap_err()
-            .contains("IPMI"));
-    }
-
-    #[test]
     fn names_are_required() {
         assert_eq!(person_name(" Ada ").unwrap(), "Ada");
         assert!(person_name("").is_err());
     }
 
-    #[cfg(feature = "ssr")]
-    mod ssh {
-        use super::super::*;
+    #[test]
+    fn control_and_direction_characters_are_refused_by_name() {
+        assert!(reason("line one\nline two\ttabbed").is_ok());
+        let err = reason("crash\u{0}").unwrap_err();
+        assert_eq!(err, "Remove the control character U+0000 from this field.");
+        assert!(
+            person_name("Ada\nLovelace").is_err(),
+            "no line breaks in a name"
+        );
+        let err = person_name("Ada \u{202E}ecalevol").unwrap_err();
+        assert!(err.contains("U+202E"), "{err}");
+        assert!(bug_ref("123\u{7}", false).is_err());
+        assert!(short_text("Linux\u{2066}", "platform", 80).is_err());
+        assert!(note("  ", "Say why.").unwrap_err() == "Say why.");
+        assert!(note("ok\u{0}", "Say why.").is_err());
+        assert_eq!(optional_note("  fine  ").unwrap(), "fine");
+    }
 
-        const ED25519: &str =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN2f8Txvd4Df7k7+yCspE9CRdOHU+q8ScWEUPH01OALC ada@laptop";
-
-        #[test]
-        fn an_ed25519_key_is_accepted() {
-            let key = ssh_public_key(&format!("  {ED25519}\n")).unwrap();
-            assert_eq!(key.line, ED25519);
-            assert_eq!(key.comment, "ada@laptop");
-            assert!(key.fingerprint.starts_with("SHA256:"));
+    #[test]
+    fn only_clean_local_paths_are_followed_after_sign_in() {
+        assert_eq!(next_path(Some("/loans/3?tab=x")), "/loans/3?tab=x");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(next_path(Some(bad)), "/", "{bad:?}");
         }
-
-        #[test]
-        fn garbage_and_private_keys_are_refused() {
-            assert!(ssh_public_key("").is_err());
-            assert!(ssh_public_key("ssh-ed25519 notbase64 x").is_err());
-            assert!(ssh_public_key("hello world").is_err());
-            let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
-            assert!(ssh_public_key(private).unwrap_err().contains("private key"));
-            assert!(ssh_public_key(&format!("{ED25519}\n{ED25519}")).is_err());
-        }
-
-        #[test]
-        fn short_rsa_keys_are_refused() {
-            // A 1024-bit RSA key.
-            let rsa1024 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDlmoPQ8bMnGEwI5k0lfHQZ7DJMNIl4ukQ2B4znrrRz1Fw83Hb3MFY7UlIqcDMR3i8hsm8lFDUYnDMM8C4mtbzeBeZ0uTNTB/q/p8uEnrfWmNiXwVzxgvM0gRx9BkQjqNBmKlwc7t0GKL9uH6j78CyFrf6I8/x0g4uFyWLYpCTPlQ== old@box";
-            let err = ssh_public_key(rsa1024).unwrap_err();
-            assert!(err.contains("1024 bits"), "{err}");
-        }
+        assert_eq!(next_path(None), "/");
     }
 }

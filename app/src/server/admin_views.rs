@@ -10,13 +10,13 @@ use super::schema::{loans, machines, pools};
 use super::{policies, tasks, DbError};
 use crate::rules::policy;
 use crate::types::{
-    AdminOverview, LoanState, MachineEdit, MachineState, PoliciesView, PolicyRow, PoolAdminRow,
-    PoolEdit,
+    AdminOverview, LoanState, MachineEdit, MachineId, MachineState, PoliciesView, PolicyRow,
+    PoolAdminRow, PoolEdit, PoolId,
 };
 
 async fn count_loans(conn: &mut AsyncPgConnection, states: &[LoanState]) -> Result<i64, DbError> {
     Ok(loans::table
-        .filter(loans::state.eq_any(states.iter().map(|s| s.as_str())))
+        .filter(loans::state.eq_any(states))
         .count()
         .get_result(conn)
         .await?)
@@ -37,7 +37,7 @@ pub async fn overview(conn: &mut AsyncPgConnection) -> Result<AdminOverview, DbE
         )
         .await?,
         broken_machines: machines::table
-            .filter(machines::state.eq(MachineState::Broken.as_str()))
+            .filter(machines::state.eq(MachineState::Broken))
             .count()
             .get_result(conn)
             .await?,
@@ -76,8 +76,8 @@ pub async fn pools(conn: &mut AsyncPgConnection) -> Result<Vec<PoolAdminRow>, Db
         .select(Pool::as_select())
         .load(conn)
         .await?;
-    let counts: Vec<(i64, i64)> = machines::table
-        .filter(machines::state.ne(MachineState::Retired.as_str()))
+    let counts: Vec<(PoolId, i64)> = machines::table
+        .filter(machines::state.ne(MachineState::Retired))
         .group_by(machines::pool_id)
         .select((machines::pool_id, diesel::dsl::count_star()))
         .load(conn)
@@ -151,7 +151,7 @@ pub async fn pool_edit(
 /// A machine for its editor; `None` gives an empty form for a new machine.
 pub async fn machine_edit(
     conn: &mut AsyncPgConnection,
-    id: Option<i64>,
+    id: Option<MachineId>,
 ) -> Result<MachineEdit, InventoryError> {
     let choices: Vec<(String, String)> = pools::table
         .filter(pools::retired_at.is_null())
@@ -184,8 +184,8 @@ pub async fn machine_edit(
         .ok_or_else(|| InventoryError::NotFound(format!("Machine {id}")))?;
     Ok(MachineEdit {
         id: Some(machine.id),
-        state: machine.state(),
-        hold_state: machine.hold_state.as_deref().and_then(MachineState::parse),
+        state: machine.state,
+        hold_state: machine.hold_state,
         driver_settings: pretty(&machine.driver_settings),
         fqdn: machine.fqdn,
         pool,

@@ -10,6 +10,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::models::{AuditEntry, User};
 use super::schema::audit_log;
 use super::DbError;
+use crate::error::FieldError;
+use crate::rules::validate;
 use crate::types::{AuditFilter, AuditRow};
 
 /// Names the actor (a person, or the scheduler with `None`) and the time for the audit rows
@@ -57,6 +59,37 @@ fn day_start(day: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.and_utc())
 }
 
+/// Checks what the filter form sent: plain one-line text, dates like 2026-11-30.
+pub fn check_filter(filter: &AuditFilter) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("actor", &filter.actor),
+        ("target", &filter.target),
+        ("kind", &filter.kind),
+        ("from", &filter.from),
+        ("to", &filter.to),
+    ] {
+        if let Err(m) = validate::clean(value, false) {
+            errors.push(FieldError::new(field, m));
+        } else if value.chars().count() > 200 {
+            errors.push(FieldError::new(field, "Keep this under 200 characters."));
+        }
+    }
+    for (field, value) in [("from", &filter.from), ("to", &filter.to)] {
+        if !value.trim().is_empty()
+            && day_start(value).is_none()
+            && validate::clean(value, false).is_ok()
+        {
+            errors.push(FieldError::new(field, "Use a date like 2026-11-30."));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// Entries matching the filter, newest first. `limit` caps the count (`None`: all, for export).
 pub async fn search(
     conn: &mut AsyncPgConnection,
@@ -101,6 +134,16 @@ fn row(entry: AuditEntry) -> AuditRow {
     }
 }
 
+/// A cell as a spreadsheet will not run it: text that starts like a formula (`=`, `+`, `-`,
+/// `@`, a tab or a carriage return) gets a leading apostrophe.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// The entries as CSV, for spreadsheets and other tools.
 pub fn to_csv(rows: &[AuditRow]) -> Result<String, csv::Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -119,13 +162,13 @@ pub fn to_csv(rows: &[AuditRow]) -> Result<String, csv::Error> {
         out.write_record([
             r.id.to_string(),
             r.at.to_rfc3339(),
-            r.actor.clone(),
-            r.kind.clone(),
-            r.target_type.clone(),
-            r.target_id.clone(),
-            r.target.clone(),
-            r.before.clone(),
-            r.after.clone(),
+            cell(&r.actor),
+            cell(&r.kind),
+            cell(&r.target_type),
+            cell(&r.target_id),
+            cell(&r.target),
+            cell(&r.before),
+            cell(&r.after),
         ])?;
     }
     let bytes = out.into_inner().map_err(|e| e.into_error())?;
@@ -140,4 +183,58 @@ pub async fn kinds(conn: &mut AsyncPgConnection) -> Result<Vec<String>, DbError>
         .order(audit_log::kind)
         .load(conn)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(actor: &str) -> AuditRow {
+        AuditRow {
+            id: 1,
+            at: chrono::Utc::now(),
+            actor: actor.into(),
+            kind: "users.update".into(),
+            target_type: "users".into(),
+            target_id: "1".into(),
+            target: "-1".into(),
+            before: String::new(),
+            after: "{\"name\":\"x\"}".into(),
+        }
+    }
+
+    #[test]
+    fn cells_that_look_like_formulas_are_neutralised() {
+        for evil in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            let csv = to_csv(&[row(evil)]).unwrap();
+            let line = csv.lines().nth(1).unwrap();
+            assert!(!line.contains(&format!(",{evil}")), "{evil:?}: {line}");
+            assert!(line.contains("'"), "{line}");
+        }
+        let plain = to_csv(&[row("Dana")]).unwrap();
+        assert!(plain.contains(",Dana,"), "{plain}");
+    }
+
+    #[test]
+    fn filters_refuse_control_characters_and_bad_dates() {
+        let bad = AuditFilter {
+            actor: "x\u{0}".into(),
+            from: "yesterday".into(),
+            ..Default::default()
+        };
+        let fields: Vec<String> = check_filter(&bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["actor", "from"]);
+        assert!(check_filter(&AuditFilter::default()).is_ok());
+    }
 }

@@ -23,7 +23,7 @@ pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
     let Some(parts) = use_context::<Parts>() else {
         return Ok(None);
     };
-    let Some(token) = sessions::token_from_headers(&parts.headers) else {
+    let Some(token) = sessions::token_from_headers(&parts.headers, state.site.cookie_name()) else {
         return Ok(None);
     };
     let mut conn = state.conn().await?;
@@ -87,12 +87,47 @@ pub fn set_session_cookie(state: &AppState, token: Option<&str>) {
     if let Some(response) = use_context::<ResponseOptions>() {
         response.append_header(
             header::SET_COOKIE,
-            sessions::cookie_header(token, state.session_lifetime(), state.site.secure_cookies),
+            sessions::cookie_header(
+                state.site.cookie_name(),
+                token,
+                state.session_lifetime(),
+                state.site.secure_cookies,
+            ),
         );
     }
 }
 
 /// The session token the request carries.
-pub fn session_token() -> Option<String> {
-    use_context::<Parts>().and_then(|parts| sessions::token_from_headers(&parts.headers))
+pub fn session_token(state: &AppState) -> Option<String> {
+    use_context::<Parts>()
+        .and_then(|parts| sessions::token_from_headers(&parts.headers, state.site.cookie_name()))
+}
+
+/// The Content-Security-Policy of a page whose inline scripts carry `nonce`: scripts from this
+/// site and those inline ones only (no `unsafe-inline`), WASM compilation, no frames, no plugins.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Puts the page's Content-Security-Policy, with this response's nonce, on the response.
+pub fn set_page_policy() {
+    if let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+    {
+        if let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce)) {
+            response.insert_header(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+}
+
+/// Whether the request came through a proxy (it carries `Forwarded` or `X-Forwarded-*`).
+pub fn came_through_proxy() -> bool {
+    use_context::<Parts>().is_some_and(|parts| {
+        parts.headers.keys().any(|name| {
+            let name = name.as_str();
+            name == "forwarded" || name.starts_with("x-forwarded-")
+        })
+    })
 }

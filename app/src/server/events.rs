@@ -7,74 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::models::NewLoanEvent;
 use super::schema::loan_events;
 use super::DbError;
-
-/// What a timeline entry records; the page picks its icon from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    Requested,
-    Approved,
-    MachineAssigned,
-    StepStarted,
-    StepSucceeded,
-    StepFailed,
-    Ready,
-    ReturnRequested,
-    Cancelled,
-    Failed,
-    CleanupFinished,
-    MachineBroken,
-    Extended,
-    Expired,
-    ReclaimStarted,
-    Restored,
-    AccessRevoked,
-    AccessRestored,
-    LinkUsed,
-    AwaitingApproval,
-    Waiting,
-    Denied,
-    Shortened,
-    WaitingForAdmin,
-    TaskDone,
-    Moved,
-    ForcedReturn,
-    Override,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requested => "requested",
-            Self::Approved => "approved",
-            Self::MachineAssigned => "machine_assigned",
-            Self::StepStarted => "step_started",
-            Self::StepSucceeded => "step_succeeded",
-            Self::StepFailed => "step_failed",
-            Self::Ready => "ready",
-            Self::ReturnRequested => "return_requested",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-            Self::CleanupFinished => "cleanup_finished",
-            Self::MachineBroken => "machine_broken",
-            Self::Extended => "extended",
-            Self::Expired => "expired",
-            Self::ReclaimStarted => "reclaim_started",
-            Self::Restored => "restored",
-            Self::AccessRevoked => "access_revoked",
-            Self::AccessRestored => "access_restored",
-            Self::LinkUsed => "link_used",
-            Self::AwaitingApproval => "awaiting_approval",
-            Self::Waiting => "waiting",
-            Self::Denied => "denied",
-            Self::Shortened => "shortened",
-            Self::WaitingForAdmin => "waiting_for_admin",
-            Self::TaskDone => "task_done",
-            Self::Moved => "moved",
-            Self::ForcedReturn => "forced_return",
-            Self::Override => "override",
-        }
-    }
-}
+use crate::types::{EventKind, LoanId, UserId};
 
 /// One entry to append.
 #[derive(Clone, Debug)]
@@ -82,7 +15,7 @@ pub struct Event {
     pub kind: EventKind,
     pub message: String,
     /// `None` when the scheduler acted.
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub output: Option<String>,
     pub details: serde_json::Value,
 }
@@ -98,7 +31,7 @@ impl Event {
         }
     }
 
-    pub fn by(mut self, actor_id: i64) -> Self {
+    pub fn by(mut self, actor_id: UserId) -> Self {
         self.actor_id = Some(actor_id);
         self
     }
@@ -117,7 +50,7 @@ impl Event {
 /// Appends `event` to the loan's history.
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
+    loan_id: LoanId,
     now: DateTime<Utc>,
     event: Event,
 ) -> Result<(), DbError> {
@@ -126,7 +59,7 @@ pub async fn record(
             loan_id,
             at: now,
             actor_id: event.actor_id,
-            kind: event.kind.as_str().to_owned(),
+            kind: event.kind,
             message: event.message,
             output: event.output,
             details: event.details,

@@ -66,6 +66,12 @@ impl Form {
             .filter(|g| !g.is_empty())
             .map(str::to_owned)
             .collect();
+        if let Some(message) = groups
+            .iter()
+            .find_map(|g| crate::rules::validate::clean(g, false).err())
+        {
+            return self.fail(field, message);
+        }
         if groups
             .iter()
             .any(|g| g.len() > 64 || g.contains(char::is_whitespace))

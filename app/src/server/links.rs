@@ -9,15 +9,16 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::events::{self, Event, EventKind};
+use super::events::{self, Event};
 use super::loans::{self, LoanContext, LoanError};
 use super::models::{LinkToken, Loan};
 use super::schema::link_tokens;
-use super::{approvals, lifecycle, users, DbError};
+use super::{users, DbError};
 use crate::error::{AppError, FieldError};
-use crate::rules::policy;
-use crate::types::Policy;
-use crate::types::{LinkAction, LinkStatus, LinkView, LoanState};
+use crate::rules::{policy, validate};
+use crate::types::{
+    EventKind, LinkAction, LinkStatus, LinkView, LoanId, LoanState, Policy, UserId,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -56,10 +57,10 @@ pub const DECISION_LINK_DAYS: i64 = 7;
 /// (an admin, for approve and deny; `None` is the borrower); returns the token.
 pub async fn issue(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
+    loan_id: LoanId,
     action: LinkAction,
     deadline: DateTime<Utc>,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     now: DateTime<Utc>,
 ) -> Result<String, DbError> {
     let mut bytes = [0u8; 32];
@@ -69,7 +70,7 @@ pub async fn issue(
         .values((
             link_tokens::token_hash.eq(hash(&token)),
             link_tokens::loan_id.eq(loan_id),
-            link_tokens::action.eq(action.as_str()),
+            link_tokens::action.eq(action),
             link_tokens::deadline.eq(deadline),
             link_tokens::expires_at.eq(deadline),
             link_tokens::created_at.eq(now),
@@ -85,17 +86,16 @@ pub fn status(token: &LinkToken, loan: &Loan, policy: &Policy, now: DateTime<Utc
     if let Some(used) = token.used_at {
         return LinkStatus::Used(used);
     }
-    let action = LinkAction::parse(&token.action).unwrap_or(LinkAction::Return);
-    let current = match action {
+    let current = match token.action {
         LinkAction::Return | LinkAction::Extend => {
-            loan.state() == LoanState::Ready && loan.expires_at == Some(token.deadline)
+            loan.state == LoanState::Ready && loan.expires_at == Some(token.deadline)
         }
-        LinkAction::Approve | LinkAction::Deny => loan.state() == LoanState::Requested,
+        LinkAction::Approve | LinkAction::Deny => loan.state == LoanState::Requested,
     };
     if now >= token.expires_at || !current {
         return LinkStatus::Expired;
     }
-    if token.action == LinkAction::Extend.as_str() {
+    if token.action == LinkAction::Extend {
         if let Err(refusal) = policy::may_extend(
             loan.duration_hours,
             loan.extensions_used,
@@ -129,12 +129,12 @@ async fn find(conn: &mut AsyncPgConnection, token: &str, lock: bool) -> Result<F
 fn view((token, c): &Found, now: DateTime<Utc>) -> LinkView {
     LinkView {
         status: status(token, &c.loan, &c.policy, now),
-        action: LinkAction::parse(&token.action).unwrap_or(LinkAction::Return),
+        action: token.action,
         loan_id: c.loan.id,
         pool_name: c.pool.name.clone(),
         machine_fqdn: c.fqdn.clone(),
         borrower_name: c.borrower.name.clone(),
-        loan_state: c.loan.state(),
+        loan_state: c.loan.state,
         deadline: token.deadline,
         expires_at: c.loan.expires_at,
         extension_hours: c.policy.extension_hours,
@@ -166,12 +166,13 @@ pub async fn redeem(
         if view(&found, now).status != LinkStatus::Valid {
             return Ok(view(&found, now));
         }
-        let action = LinkAction::parse(&row.action).unwrap_or(LinkAction::Return);
-        if action == LinkAction::Deny && reason.trim().is_empty() {
-            return Err(LinkError::Loan(LoanError::Invalid(vec![FieldError::new(
-                "reason",
+        let action = row.action;
+        if action == LinkAction::Deny {
+            validate::note(
+                reason,
                 "Say why, so the requester knows what to do instead.",
-            )])));
+            )
+            .map_err(|m| LoanError::Invalid(vec![FieldError::new("reason", m)]))?;
         }
         diesel::update(link_tokens::table.find(row.id))
             .set(link_tokens::used_at.eq(now))
@@ -185,13 +186,13 @@ pub async fn redeem(
             LinkAction::Approve | LinkAction::Deny => {
                 let admin = admin.filter(|a| a.is_admin()).ok_or(LinkError::Unknown)?;
                 if action == LinkAction::Approve {
-                    approvals::approve(conn, &admin, loan.id, None, now).await?;
+                    loans::approve(conn, &admin, loan.id, None, now).await?;
                 } else {
-                    approvals::deny(conn, &admin, loan.id, reason, now).await?;
+                    loans::deny(conn, &admin, loan.id, reason, now).await?;
                 }
             }
             LinkAction::Extend => {
-                lifecycle::extend(
+                loans::extend(
                     conn,
                     borrower,
                     loan.id,

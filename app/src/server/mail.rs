@@ -7,15 +7,15 @@ use diesel_async::AsyncPgConnection;
 
 use super::queue::{self, Job};
 use super::{users, DbError};
-use crate::types::MailKind;
+use crate::types::{LoanId, MailKind, UserId};
 
 /// The unique key of one message.
 pub fn dedupe_key(
     kind: MailKind,
-    loan_id: Option<i64>,
+    loan_id: Option<LoanId>,
     about: Option<DateTime<Utc>>,
     offset_minutes: Option<i32>,
-    to_user: Option<i64>,
+    to_user: Option<UserId>,
 ) -> String {
     let mut key = format!("mail:{}", kind.as_str());
     for part in [
@@ -37,7 +37,7 @@ pub fn dedupe_key(
 pub async fn schedule(
     conn: &mut AsyncPgConnection,
     kind: MailKind,
-    loan_id: Option<i64>,
+    loan_id: Option<LoanId>,
     about: Option<DateTime<Utc>>,
     offset_minutes: Option<i32>,
     run_at: DateTime<Utc>,
@@ -58,7 +58,7 @@ pub async fn schedule(
 pub async fn send_to_each_admin(
     conn: &mut AsyncPgConnection,
     kind: MailKind,
-    loan_id: i64,
+    loan_id: LoanId,
     about: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
@@ -81,7 +81,7 @@ pub async fn send_to_each_admin(
 pub async fn send(
     conn: &mut AsyncPgConnection,
     kind: MailKind,
-    loan_id: i64,
+    loan_id: LoanId,
     about: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
@@ -97,15 +97,27 @@ mod tests {
     fn keys_name_the_kind_loan_deadline_and_offset() {
         let at = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
         assert_eq!(
-            dedupe_key(MailKind::Reminder, Some(7), Some(at), Some(60), None),
+            dedupe_key(
+                MailKind::Reminder,
+                Some(LoanId(7)),
+                Some(at),
+                Some(60),
+                None
+            ),
             format!("mail:reminder:7:{}:60", at.timestamp_micros())
         );
         assert_eq!(
-            dedupe_key(MailKind::Ready, Some(7), None, None, None),
+            dedupe_key(MailKind::Ready, Some(LoanId(7)), None, None, None),
             "mail:ready:7"
         );
         assert_eq!(
-            dedupe_key(MailKind::NeedsApproval, Some(7), None, None, Some(3)),
+            dedupe_key(
+                MailKind::NeedsApproval,
+                Some(LoanId(7)),
+                None,
+                None,
+                Some(UserId(3))
+            ),
             "mail:needs_approval:7:u3"
         );
     }

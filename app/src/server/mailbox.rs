@@ -6,14 +6,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::models::Email;
 use super::schema::emails;
 use super::DbError;
-use crate::types::{MailKind, MailSummary, MailView};
+use crate::types::{MailId, MailSummary, MailView};
 
 const SHOWN: i64 = 200;
 
 fn summary(email: &Email) -> MailSummary {
     MailSummary {
         id: email.id,
-        kind: MailKind::parse(&email.kind).unwrap_or(MailKind::Digest),
+        kind: email.kind,
         recipients: email.recipients(),
         subject: email.subject.clone(),
         loan_id: email.loan_id,
@@ -35,7 +35,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<MailSummary>, DbEr
 }
 
 /// One message with its bodies.
-pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> Result<Option<MailView>, DbError> {
+pub async fn get(conn: &mut AsyncPgConnection, id: MailId) -> Result<Option<MailView>, DbError> {
     let row: Option<Email> = emails::table
         .find(id)
         .select(Email::as_select())

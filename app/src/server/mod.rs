@@ -3,16 +3,16 @@
 //! diesel, tokio or lettre) reaches the WASM bundle.
 
 pub mod admin_views;
-pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod commands;
 pub mod context;
 pub mod db;
 pub mod events;
 pub mod forms;
 pub mod inventory;
-pub mod lifecycle;
+pub mod limits;
 pub mod links;
 pub mod loans;
 pub mod machines;
@@ -33,4 +33,4 @@ pub mod waiting;
 
 pub use clock::Clock;
 pub use db::{DbConn, DbError, DbPool};
-pub use state::{AppState, SiteSettings};
+pub use state::{AppState, PublicUrl, SiteSettings};

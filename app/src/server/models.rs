@@ -5,29 +5,31 @@ use diesel::prelude::*;
 
 use super::schema::{jobs, loan_events, loans, machines, pools, users};
 use crate::types::{
-    ApprovalMode, LoanState, MachineState, Phase, PolicyOverrides, Role, SiteDefaults, Step,
-    UserView,
+    ApprovalMode, EventKind, JobId, JobKind, Lane, LinkAction, LoanId, LoanState, MachineId,
+    MachineState, MailId, MailKind, Phase, PolicyOverrides, PoolId, Role, SiteDefaults, Step,
+    TaskId, TaskState, UserId, UserView,
 };
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub groups: Vec<Option<String>>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
 impl User {
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Developer)
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
     }
 
-    pub fn is_admin(&self) -> bool {
-        self.role() == Role::Admin
+    /// The groups single sign-on (or the development login) reported.
+    pub fn groups(&self) -> Vec<String> {
+        self.groups.iter().flatten().cloned().collect()
     }
 
     pub fn view(&self) -> UserView {
@@ -35,7 +37,7 @@ impl User {
             id: self.id,
             name: self.name.clone(),
             email: self.email.clone(),
-            role: self.role(),
+            role: self.role,
         }
     }
 }
@@ -43,7 +45,7 @@ impl User {
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = pools, check_for_backend(diesel::pg::Pg))]
 pub struct Pool {
-    pub id: i64,
+    pub id: PoolId,
     pub slug: String,
     pub name: String,
     pub description: String,
@@ -53,7 +55,7 @@ pub struct Pool {
     pub login_user: String,
     pub provision_steps: serde_json::Value,
     pub reclaim_steps: serde_json::Value,
-    pub approval_mode: Option<String>,
+    pub approval_mode: Option<ApprovalMode>,
     pub default_duration_hours: Option<i32>,
     pub max_duration_hours: Option<i32>,
     pub bug_required: Option<bool>,
@@ -74,7 +76,7 @@ impl Pool {
     /// What this pool sets itself; the rest comes from the site's defaults.
     pub fn overrides(&self) -> PolicyOverrides {
         PolicyOverrides {
-            approval_mode: self.approval_mode.as_deref().and_then(ApprovalMode::parse),
+            approval_mode: self.approval_mode,
             default_duration_hours: self.default_duration_hours,
             max_duration_hours: self.max_duration_hours,
             extension_hours: self.extension_hours,
@@ -133,7 +135,7 @@ pub struct NewPool {
     pub login_user: String,
     pub provision_steps: serde_json::Value,
     pub reclaim_steps: serde_json::Value,
-    pub approval_mode: Option<String>,
+    pub approval_mode: Option<ApprovalMode>,
     pub default_duration_hours: Option<i32>,
     pub max_duration_hours: Option<i32>,
     pub bug_required: Option<bool>,
@@ -146,10 +148,10 @@ pub struct NewPool {
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = machines, check_for_backend(diesel::pg::Pg))]
 pub struct Machine {
-    pub id: i64,
+    pub id: MachineId,
     pub fqdn: String,
-    pub pool_id: i64,
-    pub state: String,
+    pub pool_id: PoolId,
+    pub state: MachineState,
     pub state_reason: Option<String>,
     pub driver_settings: serde_json::Value,
     pub notes: String,
@@ -157,21 +159,15 @@ pub struct Machine {
     pub last_health_check_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub hold_state: Option<String>,
+    pub hold_state: Option<MachineState>,
     pub hold_reason: Option<String>,
-}
-
-impl Machine {
-    pub fn state(&self) -> MachineState {
-        MachineState::parse(&self.state).unwrap_or(MachineState::Broken)
-    }
 }
 
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = machines)]
 pub struct NewMachine {
     pub fqdn: String,
-    pub pool_id: i64,
+    pub pool_id: PoolId,
     pub driver_settings: serde_json::Value,
     pub notes: String,
     pub current_image: Option<String>,
@@ -180,17 +176,17 @@ pub struct NewMachine {
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = loans, check_for_backend(diesel::pg::Pg))]
 pub struct Loan {
-    pub id: i64,
-    pub user_id: i64,
-    pub pool_id: i64,
-    pub machine_id: Option<i64>,
-    pub state: String,
+    pub id: LoanId,
+    pub user_id: UserId,
+    pub pool_id: PoolId,
+    pub machine_id: Option<MachineId>,
+    pub state: LoanState,
     pub reason: String,
     pub bug_ref: Option<String>,
     pub duration_hours: i32,
     pub ssh_public_key: String,
     pub expires_at: Option<DateTime<Utc>>,
-    pub approved_by: Option<i64>,
+    pub approved_by: Option<UserId>,
     pub requested_at: DateTime<Utc>,
     pub approved_at: Option<DateTime<Utc>>,
     pub ready_at: Option<DateTime<Utc>>,
@@ -201,19 +197,13 @@ pub struct Loan {
     pub decision_reason: Option<String>,
 }
 
-impl Loan {
-    pub fn state(&self) -> LoanState {
-        LoanState::parse(&self.state).unwrap_or(LoanState::Failed)
-    }
-}
-
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = loans)]
 pub struct NewLoan {
-    pub user_id: i64,
-    pub pool_id: i64,
-    pub machine_id: Option<i64>,
-    pub state: String,
+    pub user_id: UserId,
+    pub pool_id: PoolId,
+    pub machine_id: Option<MachineId>,
+    pub state: LoanState,
     pub reason: String,
     pub bug_ref: Option<String>,
     pub duration_hours: i32,
@@ -227,10 +217,10 @@ pub struct NewLoan {
 #[diesel(table_name = loan_events, check_for_backend(diesel::pg::Pg))]
 pub struct LoanEvent {
     pub id: i64,
-    pub loan_id: i64,
+    pub loan_id: LoanId,
     pub at: DateTime<Utc>,
-    pub actor_id: Option<i64>,
-    pub kind: String,
+    pub actor_id: Option<UserId>,
+    pub kind: EventKind,
     pub message: String,
     pub output: Option<String>,
     pub details: serde_json::Value,
@@ -239,10 +229,10 @@ pub struct LoanEvent {
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = loan_events)]
 pub struct NewLoanEvent {
-    pub loan_id: i64,
+    pub loan_id: LoanId,
     pub at: DateTime<Utc>,
-    pub actor_id: Option<i64>,
-    pub kind: String,
+    pub actor_id: Option<UserId>,
+    pub kind: EventKind,
     pub message: String,
     pub output: Option<String>,
     pub details: serde_json::Value,
@@ -251,10 +241,10 @@ pub struct NewLoanEvent {
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub struct JobRow {
-    pub id: i64,
-    pub kind: String,
+    pub id: JobId,
+    pub kind: JobKind,
     pub payload: serde_json::Value,
-    pub loan_id: Option<i64>,
+    pub loan_id: Option<LoanId>,
     pub run_at: DateTime<Utc>,
     pub attempts: i32,
     pub max_attempts: i32,
@@ -264,16 +254,16 @@ pub struct JobRow {
     pub dedupe_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub failed_at: Option<DateTime<Utc>>,
-    pub lane: String,
+    pub lane: Lane,
 }
 
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = jobs)]
 pub struct NewJob {
-    pub kind: String,
-    pub lane: String,
+    pub kind: JobKind,
+    pub lane: Lane,
     pub payload: serde_json::Value,
-    pub loan_id: Option<i64>,
+    pub loan_id: Option<LoanId>,
     pub run_at: DateTime<Utc>,
     pub max_attempts: i32,
     pub dedupe_key: Option<String>,
@@ -283,9 +273,9 @@ pub struct NewJob {
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = super::schema::emails, check_for_backend(diesel::pg::Pg))]
 pub struct Email {
-    pub id: i64,
-    pub kind: String,
-    pub loan_id: Option<i64>,
+    pub id: MailId,
+    pub kind: MailKind,
+    pub loan_id: Option<LoanId>,
     pub recipients: Vec<Option<String>>,
     pub subject: String,
     pub body_text: String,
@@ -305,8 +295,8 @@ impl Email {
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = super::schema::emails)]
 pub struct NewEmail {
-    pub kind: String,
-    pub loan_id: Option<i64>,
+    pub kind: MailKind,
+    pub loan_id: Option<LoanId>,
     pub recipients: Vec<String>,
     pub subject: String,
     pub body_text: String,
@@ -320,20 +310,20 @@ pub struct NewEmail {
 pub struct LinkToken {
     pub id: i64,
     pub token_hash: Vec<u8>,
-    pub loan_id: i64,
-    pub action: String,
+    pub loan_id: LoanId,
+    pub action: LinkAction,
     pub deadline: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = super::schema::site_policy, check_for_backend(diesel::pg::Pg))]
 pub struct SitePolicy {
     pub id: bool,
-    pub approval_mode: String,
+    pub approval_mode: ApprovalMode,
     pub default_duration_hours: i32,
     pub max_duration_hours: i32,
     pub extension_hours: i32,
@@ -349,7 +339,7 @@ pub struct SitePolicy {
 impl SitePolicy {
     pub fn defaults(&self) -> SiteDefaults {
         SiteDefaults {
-            approval_mode: ApprovalMode::parse(&self.approval_mode).unwrap_or(ApprovalMode::Manual),
+            approval_mode: self.approval_mode,
             default_duration_hours: self.default_duration_hours,
             max_duration_hours: self.max_duration_hours,
             extension_hours: self.extension_hours,
@@ -366,17 +356,17 @@ impl SitePolicy {
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = super::schema::admin_tasks, check_for_backend(diesel::pg::Pg))]
 pub struct AdminTask {
-    pub id: i64,
-    pub loan_id: i64,
-    pub machine_id: i64,
-    pub phase: String,
+    pub id: TaskId,
+    pub loan_id: LoanId,
+    pub machine_id: MachineId,
+    pub phase: Phase,
     pub step_index: i32,
     pub step_name: String,
     pub instructions: String,
-    pub state: String,
+    pub state: TaskState,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
-    pub closed_by: Option<i64>,
+    pub closed_by: Option<UserId>,
     pub note: Option<String>,
 }
 
@@ -385,7 +375,7 @@ pub struct AdminTask {
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub actor: String,
     pub kind: String,
     pub target_type: String,

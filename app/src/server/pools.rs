@@ -9,7 +9,7 @@ use super::models::Pool;
 use super::schema::{loans, machines, pools};
 use super::{markdown, policies, DbError};
 use crate::rules::policy;
-use crate::types::{LoanState, MachineState, PoolCard, RequestFormInfo, SiteDefaults};
+use crate::types::{LoanState, MachineState, PoolCard, PoolId, RequestFormInfo, SiteDefaults};
 
 /// Finds a pool by its slug.
 pub async fn find_by_slug(
@@ -25,7 +25,7 @@ pub async fn find_by_slug(
 }
 
 /// Finds a pool by id.
-pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> Result<Pool, DbError> {
+pub async fn find(conn: &mut AsyncPgConnection, id: PoolId) -> Result<Pool, DbError> {
     Ok(pools::table
         .find(id)
         .select(Pool::as_select())
@@ -78,8 +78,8 @@ struct Counts {
 
 /// Per pool: machines available now, machines in service (not retired or in maintenance), and
 /// loans waiting for one.
-async fn counts(conn: &mut AsyncPgConnection) -> Result<HashMap<i64, Counts>, DbError> {
-    let rows: Vec<(i64, String, i64)> = machines::table
+async fn counts(conn: &mut AsyncPgConnection) -> Result<HashMap<PoolId, Counts>, DbError> {
+    let rows: Vec<(PoolId, MachineState, i64)> = machines::table
         .group_by((machines::pool_id, machines::state))
         .select((
             machines::pool_id,
@@ -88,20 +88,20 @@ async fn counts(conn: &mut AsyncPgConnection) -> Result<HashMap<i64, Counts>, Db
         ))
         .load(conn)
         .await?;
-    let mut counts: HashMap<i64, Counts> = HashMap::new();
+    let mut counts: HashMap<PoolId, Counts> = HashMap::new();
     for (pool_id, state, n) in rows {
         let entry = counts.entry(pool_id).or_default();
-        match MachineState::parse(&state) {
-            Some(MachineState::Available) => {
+        match state {
+            MachineState::Available => {
                 entry.free += n;
                 entry.total += n;
             }
-            Some(MachineState::Retired | MachineState::Maintenance) | None => {}
-            Some(_) => entry.total += n,
+            MachineState::Retired | MachineState::Maintenance => {}
+            _ => entry.total += n,
         }
     }
-    let waiting: Vec<(i64, i64)> = loans::table
-        .filter(loans::state.eq(LoanState::Waiting.as_str()))
+    let waiting: Vec<(PoolId, i64)> = loans::table
+        .filter(loans::state.eq(LoanState::Waiting))
         .group_by(loans::pool_id)
         .select((loans::pool_id, diesel::dsl::count_star()))
         .load(conn)
@@ -112,7 +112,7 @@ async fn counts(conn: &mut AsyncPgConnection) -> Result<HashMap<i64, Counts>, Db
     Ok(counts)
 }
 
-fn card(pool: &Pool, site: &SiteDefaults, counts: &HashMap<i64, Counts>) -> PoolCard {
+fn card(pool: &Pool, site: &SiteDefaults, counts: &HashMap<PoolId, Counts>) -> PoolCard {
     let c = counts.get(&pool.id).copied().unwrap_or_default();
     let policy = policy::resolve(site, &pool.overrides());
     PoolCard {

@@ -10,75 +10,60 @@ use serde::{Deserialize, Serialize};
 use super::models::NewJob;
 use super::schema::jobs;
 use super::DbError;
-use crate::types::{MailKind, Phase};
+use crate::types::{JobId, JobKind, Lane, LoanId, MachineId, MailKind, Phase, UserId};
 
 /// The channel workers `LISTEN` on.
 pub const CHANNEL: &str = "loaner_jobs";
-
-/// The two lanes of the queue. Timers are short and due at an exact time; they have workers
-/// of their own so that long steps never delay an expiry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    Timers,
-    Work,
-}
-
-impl Lane {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Timers => "timers",
-            Self::Work => "work",
-        }
-    }
-}
 
 /// Every kind of work the scheduler does, with what it needs to find its subject.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
     /// Run one step of the pool's provisioning list for a loan.
-    ProvisionStep { loan_id: i64, step: u32 },
+    ProvisionStep { loan_id: LoanId, step: u32 },
     /// Run one step of the pool's clean-up list on the machine a loan held (`machine_id`, or
     /// the loan's machine: a loan moved to another machine has its old one cleaned).
     ReclaimStep {
-        loan_id: i64,
+        loan_id: LoanId,
         step: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        machine_id: Option<i64>,
+        machine_id: Option<MachineId>,
     },
     /// At expiry with a grace period: cut access (revoke, power off) but keep the machine.
-    SuspendStep { loan_id: i64, step: u32 },
+    SuspendStep { loan_id: LoanId, step: u32 },
     /// After an admin restored an expired loan: give access back (power on, grant access).
-    ResumeStep { loan_id: i64, step: u32 },
+    ResumeStep { loan_id: LoanId, step: u32 },
     /// The loan's deadline: expire it (stale if the deadline moved).
     ExpireLoan {
-        loan_id: i64,
+        loan_id: LoanId,
         deadline: DateTime<Utc>,
     },
     /// The end of an expired loan's grace period: re-image the machine.
     EndGrace {
-        loan_id: i64,
+        loan_id: LoanId,
         deadline: DateTime<Utc>,
     },
     /// Render and send one message.
     SendMail {
         mail: MailKind,
-        loan_id: Option<i64>,
+        loan_id: Option<LoanId>,
         /// The deadline (or day) the message is about.
         about: Option<DateTime<Utc>>,
         offset_minutes: Option<i32>,
         /// One person the message is for (each admin gets their own approve/deny links).
         #[serde(default)]
-        to_user: Option<i64>,
+        to_user: Option<UserId>,
     },
     /// Hands free machines to waiting loans in every pool: the safety net behind the hand-over
     /// that freeing a machine does at once. Runs every few minutes.
     SweepWaiting,
+    /// Blanks the bodies of messages older than the retention period. Runs daily.
+    PurgeMail,
 }
 
 impl Job {
     /// A step job of `phase`.
-    pub fn step(phase: Phase, loan_id: i64, step: u32) -> Self {
+    pub fn step(phase: Phase, loan_id: LoanId, step: u32) -> Self {
         match phase {
             Phase::Provision => Self::ProvisionStep { loan_id, step },
             Phase::Reclaim => Self::ReclaimStep {
@@ -91,20 +76,21 @@ impl Job {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> JobKind {
         match self {
-            Self::ProvisionStep { .. } => "provision_step",
-            Self::ReclaimStep { .. } => "reclaim_step",
-            Self::SuspendStep { .. } => "suspend_step",
-            Self::ResumeStep { .. } => "resume_step",
-            Self::ExpireLoan { .. } => "expire_loan",
-            Self::EndGrace { .. } => "end_grace",
-            Self::SendMail { .. } => "send_mail",
-            Self::SweepWaiting => "sweep_waiting",
+            Self::ProvisionStep { .. } => JobKind::ProvisionStep,
+            Self::ReclaimStep { .. } => JobKind::ReclaimStep,
+            Self::SuspendStep { .. } => JobKind::SuspendStep,
+            Self::ResumeStep { .. } => JobKind::ResumeStep,
+            Self::ExpireLoan { .. } => JobKind::ExpireLoan,
+            Self::EndGrace { .. } => JobKind::EndGrace,
+            Self::SendMail { .. } => JobKind::SendMail,
+            Self::SweepWaiting => JobKind::SweepWaiting,
+            Self::PurgeMail => JobKind::PurgeMail,
         }
     }
 
-    pub fn loan_id(&self) -> Option<i64> {
+    pub fn loan_id(&self) -> Option<LoanId> {
         match self {
             Self::ProvisionStep { loan_id, .. }
             | Self::ReclaimStep { loan_id, .. }
@@ -113,7 +99,7 @@ impl Job {
             | Self::ExpireLoan { loan_id, .. }
             | Self::EndGrace { loan_id, .. } => Some(*loan_id),
             Self::SendMail { loan_id, .. } => *loan_id,
-            Self::SweepWaiting => None,
+            Self::SweepWaiting | Self::PurgeMail => None,
         }
     }
 
@@ -124,6 +110,20 @@ impl Job {
         }
     }
 
+    /// A job that schedules its own next run: when it gives up, the next run is scheduled
+    /// anyway, so a failure never stops it for good.
+    pub fn is_recurring(&self) -> bool {
+        matches!(
+            self,
+            Self::SweepWaiting
+                | Self::PurgeMail
+                | Self::SendMail {
+                    mail: MailKind::Digest,
+                    ..
+                }
+        )
+    }
+
     /// How many times the job is tried before it is given up. Mail keeps trying for hours
     /// (the backoff is capped), so an SMTP outage delays messages but loses none.
     pub fn max_attempts(&self) -> i32 {
@@ -132,7 +132,10 @@ impl Job {
             | Self::ReclaimStep { .. }
             | Self::SuspendStep { .. }
             | Self::ResumeStep { .. } => 3,
-            Self::ExpireLoan { .. } | Self::EndGrace { .. } | Self::SweepWaiting => 20,
+            Self::ExpireLoan { .. }
+            | Self::EndGrace { .. }
+            | Self::SweepWaiting
+            | Self::PurgeMail => 20,
             Self::SendMail { .. } => 60,
         }
     }
@@ -149,7 +152,7 @@ pub async fn enqueue(
     job: &Job,
     run_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<i64, DbError> {
+) -> Result<JobId, DbError> {
     let id = diesel::insert_into(jobs::table)
         .values(new_job(job, run_at, now, None)?)
         .returning(jobs::id)
@@ -159,7 +162,9 @@ pub async fn enqueue(
     Ok(id)
 }
 
-/// Adds `job` unless a job with the same `dedupe_key` exists; returns whether it was added.
+/// Adds `job` unless a pending job with the same `dedupe_key` exists; returns whether it was
+/// added. A job with that key that gave up (`failed_at`) does not count: the key is unique only
+/// among pending jobs, so a recurring job that failed once comes back.
 pub async fn enqueue_once(
     conn: &mut AsyncPgConnection,
     job: &Job,
@@ -169,8 +174,7 @@ pub async fn enqueue_once(
 ) -> Result<bool, DbError> {
     let added = diesel::insert_into(jobs::table)
         .values(new_job(job, run_at, now, Some(dedupe_key.to_owned()))?)
-        .on_conflict(jobs::dedupe_key)
-        .do_nothing()
+        .on_conflict_do_nothing()
         .execute(conn)
         .await?;
     if added > 0 {
@@ -190,8 +194,8 @@ pub async fn notify(conn: &mut AsyncPgConnection) -> Result<(), DbError> {
 /// True while a worker holds a job of one of `kinds` for the loan (its lease has not run out).
 pub async fn is_running(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
-    kinds: &[&str],
+    loan_id: LoanId,
+    kinds: &[JobKind],
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let running = diesel::select(diesel::dsl::exists(
@@ -210,7 +214,7 @@ pub async fn is_running(
 /// ended). A timer that is running right now cannot complete afterwards: its row is gone.
 pub async fn cancel_deadline_jobs(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
+    loan_id: LoanId,
 ) -> Result<usize, DbError> {
     let removed = diesel::delete(
         jobs::table
@@ -218,12 +222,12 @@ pub async fn cancel_deadline_jobs(
             .filter(jobs::failed_at.is_null())
             .filter(
                 jobs::kind
-                    .eq_any(["expire_loan", "end_grace"])
-                    .or(jobs::kind.eq("send_mail").and(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>(
-                            "payload->>'mail' = 'reminder'",
-                        ),
-                    )),
+                    .eq_any([JobKind::ExpireLoan, JobKind::EndGrace])
+                    .or(jobs::kind.eq(JobKind::SendMail).and(diesel::dsl::sql::<
+                        diesel::sql_types::Bool,
+                    >(
+                        "payload->>'mail' = 'reminder'"
+                    ))),
             ),
     )
     .execute(conn)
@@ -240,8 +244,8 @@ fn new_job(
     let payload = serde_json::to_value(job)
         .map_err(|e| DbError::Query(diesel::result::Error::SerializationError(Box::new(e))))?;
     Ok(NewJob {
-        kind: job.kind().to_owned(),
-        lane: job.lane().as_str().to_owned(),
+        kind: job.kind(),
+        lane: job.lane(),
         payload,
         loan_id: job.loan_id(),
         run_at,
@@ -260,17 +264,20 @@ mod tests {
         let at = chrono::Utc::now();
         assert_eq!(
             Job::ExpireLoan {
-                loan_id: 1,
+                loan_id: LoanId(1),
                 deadline: at
             }
             .lane(),
             Lane::Timers
         );
-        assert_eq!(Job::step(Phase::Suspend, 1, 0).kind(), "suspend_step");
-        assert_eq!(Job::step(Phase::Reclaim, 1, 0).lane(), Lane::Work);
+        assert_eq!(
+            Job::step(Phase::Suspend, LoanId(1), 0).kind(),
+            JobKind::SuspendStep
+        );
+        assert_eq!(Job::step(Phase::Reclaim, LoanId(1), 0).lane(), Lane::Work);
         let mail = Job::SendMail {
             mail: MailKind::Reminder,
-            loan_id: Some(1),
+            loan_id: Some(LoanId(1)),
             about: Some(at),
             offset_minutes: Some(60),
             to_user: None,
@@ -284,13 +291,13 @@ mod tests {
     #[test]
     fn a_job_round_trips_through_its_payload() {
         let job = Job::ReclaimStep {
-            loan_id: 7,
+            loan_id: LoanId(7),
             step: 2,
-            machine_id: Some(3),
+            machine_id: Some(MachineId(3)),
         };
         let payload = serde_json::to_value(&job).unwrap();
-        assert_eq!(payload["kind"], "reclaim_step");
+        assert_eq!(payload["kind"], job.kind().as_str());
         assert_eq!(Job::from_payload(&payload).unwrap(), job);
-        assert_eq!(job.loan_id(), Some(7));
+        assert_eq!(job.loan_id(), Some(LoanId(7)));
     }
 }

@@ -1,5 +1,6 @@
 //! Server-side sessions. The cookie carries 256 random bits; the database keeps only their
-//! SHA-256, so a copy of the table does not let anyone sign in.
+//! SHA-256, so a copy of the table does not let anyone sign in. The cookie is `HttpOnly` and
+//! `SameSite=Lax`, and `Secure` with a `__Host-` name when the site is served over https.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -12,8 +13,7 @@ use sha2::{Digest, Sha256};
 use super::models::User;
 use super::schema::{sessions, users};
 use super::DbError;
-
-pub const COOKIE_NAME: &str = "loaner_session";
+use crate::types::UserId;
 
 fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -22,7 +22,7 @@ fn hash(token: &str) -> Vec<u8> {
 /// Starts a session for `user_id` and returns the token for the cookie.
 pub async fn create(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
     lifetime: Duration,
 ) -> Result<String, DbError> {
@@ -66,28 +66,33 @@ pub async fn delete(conn: &mut AsyncPgConnection, token: &str) -> Result<(), DbE
     Ok(())
 }
 
-/// The session token in a request's cookies.
-pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The session token in a request's cookie called `name`.
+pub fn token_from_headers(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value.to_owned())
         .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The `Set-Cookie` value that stores `token` (or, with `None`, clears it).
-pub fn cookie_header(token: Option<&str>, lifetime: Duration, secure: bool) -> HeaderValue {
+/// The `Set-Cookie` value that stores `token` in the cookie `name` (or, with `None`, clears it).
+pub fn cookie_header(
+    name: &str,
+    token: Option<&str>,
+    lifetime: Duration,
+    secure: bool,
+) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     let text = match token {
         Some(token) => format!(
-            "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
             lifetime.num_seconds()
         ),
-        None => format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -102,9 +107,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,
-            HeaderValue::from_str(&format!("theme=dark; {COOKIE_NAME}={token}; x=1")).unwrap(),
+            HeaderValue::from_str(&format!("theme=dark; loaner_session={token}; x=1")).unwrap(),
         );
-        assert_eq!(token_from_headers(&headers), Some(token));
+        assert_eq!(token_from_headers(&headers, "loaner_session"), Some(token));
+        assert_eq!(token_from_headers(&headers, "__Host-loaner_session"), None);
     }
 
     #[test]
@@ -112,18 +118,24 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,
-            HeaderValue::from_str(&format!("{COOKIE_NAME}=' OR 1=1")).unwrap(),
+            HeaderValue::from_str("loaner_session=' OR 1=1").unwrap(),
         );
-        assert_eq!(token_from_headers(&headers), None);
+        assert_eq!(token_from_headers(&headers, "loaner_session"), None);
     }
 
     #[test]
     fn the_cookie_is_http_only_and_lax() {
-        let value = cookie_header(Some("abc"), Duration::hours(1), true);
+        let value = cookie_header(
+            "__Host-loaner_session",
+            Some("abc"),
+            Duration::hours(1),
+            true,
+        );
         let text = value.to_str().unwrap();
         assert!(text.contains("HttpOnly"));
         assert!(text.contains("SameSite=Lax"));
         assert!(text.contains("Secure"));
         assert!(text.contains("Max-Age=3600"));
+        assert!(text.starts_with("__Host-loaner_session=abc; Path=/;"));
     }
 }

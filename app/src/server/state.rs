@@ -1,10 +1,99 @@
 //! What every request and job can reach.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use leptos::config::LeptosOptions;
 
+use super::commands::CommandsDir;
+use super::limits::RateLimits;
 use super::{Clock, DbPool};
+
+/// The address people reach the site at, taken apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// As configured, without a trailing slash: `https://loaner.example.com`.
+    pub url: String,
+    pub https: bool,
+    /// Lower-cased host name or address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+}
+
+impl PublicUrl {
+    /// Reads `http[s]://host[:port][/path]`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = text.trim().trim_end_matches('/').to_owned();
+        let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!(
+                "public_url {url:?} must start with http:// or https://"
+            ));
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let (host, port) = split_authority(authority)
+            .ok_or_else(|| format!("public_url {url:?} has no usable host"))?;
+        let port = port.unwrap_or(if https { 443 } else { 80 });
+        Ok(Self {
+            url,
+            https,
+            host,
+            port,
+        })
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    pub fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        origin_of(scheme, &self.host, self.port)
+    }
+
+    /// Whether the host is a loopback name or address.
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// `scheme://host[:port]` with the default port left out, the way browsers write an origin.
+fn origin_of(scheme: &str, host: &str, port: u16) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    match (scheme, port) {
+        ("http", 80) | ("https", 443) => format!("{scheme}://{host}"),
+        _ => format!("{scheme}://{host}:{port}"),
+    }
+}
+
+/// `host[:port]` (a `Host` header, the authority of a URL) as a lower-cased host and a port.
+pub fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    let authority = authority.trim();
+    if authority.is_empty() || authority.contains(['@', ' ', '/', '\\']) {
+        return None;
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?.parse().ok()?),
+        };
+        (host.to_owned(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port.parse().ok()?)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_control()) {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), port))
+}
 
 /// How the site is run; fixed at start-up.
 #[derive(Clone, Debug)]
@@ -13,22 +102,71 @@ pub struct SiteSettings {
     pub dev_mode: bool,
     /// The server is bound to a loopback address, so the development login may be offered.
     pub bound_to_loopback: bool,
-    /// Set the `Secure` flag on cookies (the site is served over TLS).
+    /// The address people reach the site at, used in links and checked against `Host`.
+    pub public_url: PublicUrl,
+    /// Other `host:port` pairs the site answers for: in development mode, the bound address
+    /// and `localhost`.
+    pub also_reachable_at: Vec<(String, u16)>,
+    /// Set the `Secure` flag on cookies (and name them `__Host-…`): the site is served over TLS.
     pub secure_cookies: bool,
     /// How long a sign-in lasts.
     pub session_hours: i64,
-    /// The address people reach the site at, used in links.
-    pub public_url: String,
     /// Minutes before a deadline that reminders go out, unless a pool says otherwise.
     pub reminder_offsets_minutes: Vec<i32>,
     /// Tests may move the clock through `POST /_test/clock` (development on loopback only).
     pub test_clock: bool,
+    /// The only folder the `command` driver runs programs from.
+    pub commands: CommandsDir,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client (for rate limits).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
 }
 
 impl SiteSettings {
     /// The development login is offered only in development mode on a loopback address.
     pub fn dev_login_allowed(&self) -> bool {
         self.dev_mode && self.bound_to_loopback
+    }
+
+    /// The session cookie's name: `__Host-` prefixed when it is `Secure`, so that no subdomain
+    /// and no plain-http page can set it.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-loaner_session"
+        } else {
+            "loaner_session"
+        }
+    }
+
+    /// Whether a request's `Host` names this site.
+    pub fn answers_for(&self, host_header: &str) -> bool {
+        let Some((host, port)) = split_authority(host_header) else {
+            return false;
+        };
+        let default_port = if self.public_url.https { 443 } else { 80 };
+        let port = port.unwrap_or(default_port);
+        (host == self.public_url.host && port == self.public_url.port)
+            || self
+                .also_reachable_at
+                .iter()
+                .any(|(h, p)| *h == host && *p == port)
+    }
+
+    /// Whether an `Origin` (or the origin of a `Referer`) is this site.
+    pub fn is_own_origin(&self, origin: &str) -> bool {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if origin == self.public_url.origin() {
+            return true;
+        }
+        let scheme = if self.public_url.https {
+            "https"
+        } else {
+            "http"
+        };
+        self.also_reachable_at
+            .iter()
+            .any(|(h, p)| origin == origin_of(scheme, h, *p))
     }
 }
 
@@ -37,6 +175,7 @@ pub struct AppState {
     pub db: DbPool,
     pub clock: Clock,
     pub site: Arc<SiteSettings>,
+    pub limits: Arc<RateLimits>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -54,5 +193,45 @@ impl AppState {
 
     pub fn session_lifetime(&self) -> chrono::Duration {
         chrono::Duration::hours(self.site.session_hours)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_taken_apart() {
+        let url = PublicUrl::parse("https://Loaner.Example.com/").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.https),
+            ("loaner.example.com", 443, true)
+        );
+        assert_eq!(url.origin(), "https://loaner.example.com");
+        let local = PublicUrl::parse("http://127.0.0.1:3000").unwrap();
+        assert_eq!(local.origin(), "http://127.0.0.1:3000");
+        assert!(local.is_loopback());
+        assert!(PublicUrl::parse("ftp://x").is_err());
+        assert!(PublicUrl::parse("http://").is_err());
+        assert_eq!(
+            PublicUrl::parse("http://[::1]:8080").unwrap().origin(),
+            "http://[::1]:8080"
+        );
+    }
+
+    #[test]
+    fn authorities_split_into_host_and_port() {
+        assert_eq!(
+            split_authority("EVIL.test:3000"),
+            Some(("evil.test".into(), Some(3000)))
+        );
+        assert_eq!(
+            split_authority("example.com"),
+            Some(("example.com".into(), None))
+        );
+        assert_eq!(split_authority("[::1]:80"), Some(("::1".into(), Some(80))));
+        for bad in ["", "a@b", "host:port", "a b", "[::1"] {
+            assert_eq!(split_authority(bad), None, "{bad}");
+        }
     }
 }

@@ -6,20 +6,21 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
-use super::events::{self, Event, EventKind};
+use super::events::{self, Event};
 use super::loans::{self, LoanError, StepRecord};
 use super::models::{AdminTask, User};
 use super::schema::{admin_tasks, loans as loans_table, machines, pools, users};
 use super::{audit, mail, DbError};
 use crate::error::FieldError;
-use crate::types::{MailKind, Phase, TaskRow};
+use crate::rules::validate;
+use crate::types::{EventKind, LoanId, MachineId, MailKind, Phase, TaskId, TaskRow, TaskState};
 
 /// Opens the task for a manual step (once per loan, machine and step) and tells the admins.
 /// Returns false if it was open already.
 pub async fn open(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
-    machine_id: i64,
+    loan_id: LoanId,
+    machine_id: MachineId,
     step: &StepRecord,
     instructions: &str,
     now: DateTime<Utc>,
@@ -28,7 +29,7 @@ pub async fn open(
         .values((
             admin_tasks::loan_id.eq(loan_id),
             admin_tasks::machine_id.eq(machine_id),
-            admin_tasks::phase.eq(step.phase.as_str()),
+            admin_tasks::phase.eq(step.phase),
             admin_tasks::step_index.eq(i32::try_from(step.index).unwrap_or(i32::MAX)),
             admin_tasks::step_name.eq(&step.name),
             admin_tasks::instructions.eq(instructions),
@@ -59,7 +60,7 @@ pub async fn open(
 pub async fn list_open(conn: &mut AsyncPgConnection) -> Result<Vec<TaskRow>, DbError> {
     type Row = (AdminTask, String, String, String);
     let rows: Vec<Row> = admin_tasks::table
-        .filter(admin_tasks::state.eq("open"))
+        .filter(admin_tasks::state.eq(TaskState::Open))
         .inner_join(loans_table::table.inner_join(pools::table))
         .inner_join(machines::table)
         .inner_join(users::table.on(users::id.eq(loans_table::user_id)))
@@ -80,7 +81,7 @@ pub async fn list_open(conn: &mut AsyncPgConnection) -> Result<Vec<TaskRow>, DbE
             pool_name,
             machine_fqdn,
             borrower_name,
-            phase: Phase::parse(&task.phase).unwrap_or(Phase::Provision),
+            phase: task.phase,
             step_name: task.step_name,
             instructions: task.instructions,
             created_at: task.created_at,
@@ -92,22 +93,21 @@ pub async fn list_open(conn: &mut AsyncPgConnection) -> Result<Vec<TaskRow>, DbE
 pub async fn close(
     conn: &mut AsyncPgConnection,
     admin: &User,
-    task_id: i64,
+    task_id: TaskId,
     done: bool,
     note: &str,
     site_offsets: &[i32],
     now: DateTime<Utc>,
 ) -> Result<(), LoanError> {
     if !admin.is_admin() {
-        return Err(LoanError::NotYours);
+        return Err(LoanError::AdminsOnly);
     }
-    let note = note.trim();
-    if !done && note.is_empty() {
-        return Err(LoanError::Invalid(vec![FieldError::new(
-            "note",
-            "Say what went wrong.",
-        )]));
-    }
+    let invalid = |m| LoanError::Invalid(vec![FieldError::new("note", m)]);
+    let note = if done {
+        validate::optional_note(note).map_err(invalid)?
+    } else {
+        validate::note(note, "Say what went wrong.").map_err(invalid)?
+    };
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(admin), now).await?;
         let task: AdminTask = admin_tasks::table
@@ -117,21 +117,25 @@ pub async fn close(
             .first(conn)
             .await
             .optional()?
-            .ok_or(LoanError::NotFound(task_id))?;
-        if task.state != "open" {
+            .ok_or(LoanError::TaskNotFound(task_id))?;
+        if task.state != TaskState::Open {
             return Err(LoanError::TaskClosed);
         }
         diesel::update(admin_tasks::table.find(task.id))
             .set((
-                admin_tasks::state.eq(if done { "done" } else { "failed" }),
+                admin_tasks::state.eq(if done {
+                    TaskState::Done
+                } else {
+                    TaskState::Failed
+                }),
                 admin_tasks::closed_at.eq(now),
                 admin_tasks::closed_by.eq(admin.id),
-                admin_tasks::note.eq(note),
+                admin_tasks::note.eq(&note),
             ))
             .execute(conn)
             .await?;
         let context = loans::context(conn, task.loan_id).await?;
-        let phase = Phase::parse(&task.phase).unwrap_or(Phase::Provision);
+        let phase = task.phase;
         let steps = context.pool.steps(phase).unwrap_or_default();
         let record = StepRecord {
             phase,
@@ -139,6 +143,7 @@ pub async fn close(
             total: u32::try_from(steps.len()).unwrap_or(0),
             name: task.step_name.clone(),
             machine_id: Some(task.machine_id),
+            attempt: 1,
         };
         let verb = if done { "did" } else { "could not do" };
         let said = if note.is_empty() {
@@ -165,7 +170,6 @@ pub async fn close(
                 &context.pool,
                 &record,
                 output,
-                1,
                 site_offsets,
                 now,
             )
@@ -189,16 +193,16 @@ pub async fn close(
 /// Closes the loan's open tasks when the loan is called off.
 pub async fn cancel_for_loan(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
+    loan_id: LoanId,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
         admin_tasks::table
             .filter(admin_tasks::loan_id.eq(loan_id))
-            .filter(admin_tasks::state.eq("open")),
+            .filter(admin_tasks::state.eq(TaskState::Open)),
     )
     .set((
-        admin_tasks::state.eq("cancelled"),
+        admin_tasks::state.eq(TaskState::Cancelled),
         admin_tasks::closed_at.eq(now),
     ))
     .execute(conn)

@@ -1,66 +1,98 @@
-//! People: created on first sign-in, updated on each one.
+//! People: created on first sign-in, updated on each one. Every sign-in is audited, and so is a
+//! change of role or groups it brings, with the person as the actor.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Jsonb, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
 
 use super::db::is_unique_violation;
 use super::models::User;
 use super::schema::users;
-use super::DbError;
-use crate::types::Role;
+use super::{audit, DbError};
+use crate::types::{Role, UserId};
 
-/// Creates the user with this (lower-cased) email, or updates their name and role, and records
-/// the sign-in.
+/// Who a sign-in says someone is.
+#[derive(Clone, Debug)]
+pub struct Identity<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub groups: &'a [String],
+    /// How they signed in ("development login", "Acme SSO"), for the audit log.
+    pub via: &'a str,
+}
+
+/// Creates the user with this (lower-cased) email, or updates their name, role and groups, and
+/// records the sign-in in the audit log — all in one transaction.
 pub async fn sign_in(
     conn: &mut AsyncPgConnection,
-    email: &str,
-    name: &str,
-    role: Role,
-    groups: &[String],
+    who: &Identity<'_>,
     now: DateTime<Utc>,
 ) -> Result<User, DbError> {
-    let groups: Vec<Option<String>> = groups.iter().cloned().map(Some).collect();
-    let email = email.to_lowercase();
-    // Two first sign-ins of the same person can race; the loser updates the winner's row.
-    for _ in 0..2 {
-        let updated = diesel::update(users::table.filter(users::email.eq(&email)))
-            .set((
-                users::name.eq(name),
-                users::role.eq(role.as_str()),
-                users::groups.eq(&groups),
-                users::last_login_at.eq(now),
-            ))
-            .returning(User::as_returning())
-            .get_result(conn)
+    let groups: Vec<Option<String>> = who.groups.iter().cloned().map(Some).collect();
+    let email = who.email.to_lowercase();
+    conn.transaction(async |conn| {
+        let existing: Option<User> = users::table
+            .filter(users::email.eq(&email))
+            .for_update()
+            .select(User::as_select())
+            .first(conn)
             .await
             .optional()?;
-        if let Some(user) = updated {
-            return Ok(user);
-        }
-        let inserted = diesel::insert_into(users::table)
-            .values((
-                users::email.eq(&email),
-                users::name.eq(name),
-                users::role.eq(role.as_str()),
-                users::groups.eq(&groups),
-                users::created_at.eq(now),
-                users::last_login_at.eq(now),
-            ))
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await;
-        match inserted {
-            Ok(user) => return Ok(user),
-            Err(err) if is_unique_violation(&err, "users_email_key") => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(DbError::Query(diesel::result::Error::NotFound))
+        let user = match existing {
+            Some(user) => {
+                audit::stamp(conn, Some(&user), now).await?;
+                diesel::update(users::table.find(user.id))
+                    .set((
+                        users::name.eq(who.name),
+                        users::role.eq(who.role),
+                        users::groups.eq(&groups),
+                        users::last_login_at.eq(now),
+                    ))
+                    .returning(User::as_returning())
+                    .get_result(conn)
+                    .await?
+            }
+            None => {
+                audit::stamp_as(conn, who.name, now).await?;
+                let inserted = diesel::insert_into(users::table)
+                    .values((
+                        users::email.eq(&email),
+                        users::name.eq(who.name),
+                        users::role.eq(who.role),
+                        users::groups.eq(&groups),
+                        users::created_at.eq(now),
+                        users::last_login_at.eq(now),
+                    ))
+                    .returning(User::as_returning())
+                    .get_result(conn)
+                    .await;
+                match inserted {
+                    Ok(user) => user,
+                    // Two first sign-ins of the same person raced; the caller may try again.
+                    Err(err) if is_unique_violation(&err, "users_email_key") => {
+                        return Err(DbError::Query(err))
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
+        audit::stamp(conn, Some(&user), now).await?;
+        diesel::sql_query("SELECT loaner_audit('user.sign_in', 'users', $1, $2, NULL, $3)")
+            .bind::<Text, _>(user.id.to_string())
+            .bind::<Text, _>(&user.email)
+            .bind::<Jsonb, _>(json!({ "role": user.role, "groups": who.groups, "via": who.via }))
+            .execute(conn)
+            .await?;
+        Ok(user)
+    })
+    .await
 }
 
 /// Finds a user by id.
-pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> Result<Option<User>, DbError> {
+pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> Result<Option<User>, DbError> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
@@ -72,7 +104,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> Result<Option<User>,
 /// Everyone with the admin role, who gets the admins' messages.
 pub async fn admins(conn: &mut AsyncPgConnection) -> Result<Vec<User>, DbError> {
     Ok(users::table
-        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::role.eq(Role::Admin))
         .order(users::id)
         .select(User::as_select())
         .load(conn)

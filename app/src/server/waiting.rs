@@ -10,7 +10,7 @@ use super::loans::{self, LoanError};
 use super::models::Loan;
 use super::schema::loans as loans_table;
 use super::{machines, DbError};
-use crate::types::LoanState;
+use crate::types::{LoanId, LoanState, PoolId};
 
 /// A waiting loan's place in its pool's line, from 1.
 pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, DbError> {
@@ -19,7 +19,7 @@ pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, 
     };
     let ahead: i64 = loans_table::table
         .filter(loans_table::pool_id.eq(loan.pool_id))
-        .filter(loans_table::state.eq(LoanState::Waiting.as_str()))
+        .filter(loans_table::state.eq(LoanState::Waiting))
         .filter(
             loans_table::approved_at
                 .lt(approved_at)
@@ -39,14 +39,14 @@ pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, 
 /// Returns how many loans got a machine.
 pub async fn fill(
     conn: &mut AsyncPgConnection,
-    pool_id: i64,
+    pool_id: PoolId,
     now: DateTime<Utc>,
 ) -> Result<usize, LoanError> {
     let mut served = 0;
     loop {
-        let next: Option<i64> = loans_table::table
+        let next: Option<LoanId> = loans_table::table
             .filter(loans_table::pool_id.eq(pool_id))
-            .filter(loans_table::state.eq(LoanState::Waiting.as_str()))
+            .filter(loans_table::state.eq(LoanState::Waiting))
             .order((loans_table::approved_at.asc(), loans_table::id.asc()))
             .select(loans_table::id)
             .for_update()
@@ -66,9 +66,9 @@ pub async fn fill(
 }
 
 /// Pools that have loans waiting.
-pub async fn pools_with_waiting(conn: &mut AsyncPgConnection) -> Result<Vec<i64>, DbError> {
+pub async fn pools_with_waiting(conn: &mut AsyncPgConnection) -> Result<Vec<PoolId>, DbError> {
     Ok(loans_table::table
-        .filter(loans_table::state.eq(LoanState::Waiting.as_str()))
+        .filter(loans_table::state.eq(LoanState::Waiting))
         .select(loans_table::pool_id)
         .distinct()
         .load(conn)

@@ -1,12 +1,15 @@
 //! The `command` driver: runs a site-provided executable (a playbook wrapper, a vendor tool)
 //! for a step, with the machine and loan in `LOANER_*` environment variables and a time limit.
-//! Its combined stdout and stderr become the step's output in the loan history.
+//! Its combined stdout and stderr become the step's output in the loan history. Only programs
+//! inside `commands_dir` run, checked again here just before each run; pools and machines add
+//! only `SITE_*` variables to the environment.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use app::rules::validate;
+use app::server::commands::CommandsDir;
 use app::types::{Action, DriverKind, Step};
 
 use super::{ActionOutput, Driver, DriverError, Target};
@@ -15,20 +18,9 @@ use super::{ActionOutput, Driver, DriverError, Target};
 const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 pub struct CommandDriver {
-    /// Relative commands are resolved against this folder.
-    pub commands_dir: PathBuf,
+    /// The only folder commands may run from.
+    pub commands: CommandsDir,
     pub default_timeout: Duration,
-}
-
-impl CommandDriver {
-    fn resolve(&self, command: &str) -> PathBuf {
-        let path = Path::new(command);
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.commands_dir.join(path)
-        }
-    }
 }
 
 /// The environment a step's command sees.
@@ -60,13 +52,19 @@ fn environment(action: Action, step: &Step, target: &Target<'_>) -> Vec<(String,
         env.push(("LOANER_BORROWER_NAME", user.name.clone()));
     }
     let mut env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    // The site's own settings (`{"env": {"BMC_HOST": "…"}}`) for its scripts: the pool's, then
-    // the machine's, so a machine's value wins (the last of equal names is the one set).
+    // The site's own settings (`{"env": {"SITE_BMC_HOST": "…"}}`) for its scripts: the pool's,
+    // then the machine's, so a machine's value wins (the last of equal names is the one set).
+    // Saving refuses other names; one that got into the database anyway is not passed on.
     for settings in [&pool.driver_settings, &machine.driver_settings] {
         let extra = settings.get("env").and_then(|e| e.as_object());
         for (key, value) in extra.into_iter().flatten() {
-            if let Some(value) = value.as_str() {
-                env.push((key.clone(), value.to_owned()));
+            match (validate::site_variable_name(key), value.as_str()) {
+                (Ok(()), Some(value)) if validate::clean(value, false).is_ok() => {
+                    env.push((key.clone(), value.to_owned()));
+                }
+                _ => {
+                    tracing::warn!(machine.fqdn = %machine.fqdn, variable = %key, "ignoring a driver setting that is not a site variable")
+                }
             }
         }
     }
@@ -88,7 +86,10 @@ impl Driver for CommandDriver {
         let command = step.command.as_deref().ok_or_else(|| {
             DriverError::Config(format!("step \"{}\" names no command to run", step.name))
         })?;
-        let path = self.resolve(command);
+        let path = self
+            .commands
+            .resolve(command)
+            .map_err(DriverError::Config)?;
         let what = path
             .file_name()
             .map_or_else(|| command.to_owned(), |n| n.to_string_lossy().into_owned());

@@ -9,10 +9,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use app::server::inventory::{write_machine, write_pool, InventoryError, MachineSpec};
+use app::server::machines as machine_states;
 use app::server::models::{Machine, Pool};
-use app::server::schema::{loans, machines, pools};
-use app::server::waiting;
-use app::types::{LoanState, MachineState};
+use app::server::schema::{machines, pools};
+use app::types::{MachineId, MachineState, PoolId};
 
 use super::check::{Inventory, PoolItem};
 use super::diff;
@@ -21,8 +21,6 @@ use super::{SyncError, SyncReport};
 /// Why the sync retires a machine; only machines retired for this reason come back when the
 /// file lists them again.
 pub const REMOVED: &str = "removed from the inventory file";
-
-const RETIRED: &str = "retired";
 
 /// Makes the database match `inventory`, recording every change in `report`.
 pub async fn apply(
@@ -54,7 +52,8 @@ pub async fn apply(
         }
     }
 
-    let slug_by_id: HashMap<i64, &str> = db_pools.iter().map(|p| (p.id, p.slug.as_str())).collect();
+    let slug_by_id: HashMap<PoolId, &str> =
+        db_pools.iter().map(|p| (p.id, p.slug.as_str())).collect();
     let db_machines: Vec<Machine> = machines::table
         .select(Machine::as_select())
         .order(machines::id)
@@ -78,8 +77,8 @@ pub async fn apply(
     }
     let listed: HashSet<&str> = inventory.machines.iter().map(|m| m.fqdn.as_str()).collect();
     for machine in &db_machines {
-        let retiring = machine.state() == MachineState::Retired
-            || machine.hold_state.as_deref() == Some(RETIRED);
+        let retiring = machine.state == MachineState::Retired
+            || machine.hold_state == Some(MachineState::Retired);
         if listed.contains(machine.fqdn.as_str()) || retiring {
             continue;
         }
@@ -190,31 +189,20 @@ async fn sync_machine(
             .map_err(|e| refused(format!("machine {}", spec.fqdn), e))?;
     }
     let by_us = |reason: &Option<String>| reason.as_deref() == Some(REMOVED);
-    if db.state() == MachineState::Retired && by_us(&db.state_reason) {
-        // Listed again after the sync retired it: back into service.
-        let pool_id: i64 = diesel::update(machines::table.find(db.id))
-            .set((
-                machines::state.eq(MachineState::Available.as_str()),
-                machines::state_reason.eq(None::<String>),
-                machines::hold_state.eq(None::<String>),
-                machines::hold_reason.eq(None::<String>),
-                machines::updated_at.eq(now),
-            ))
-            .returning(machines::pool_id)
-            .get_result(conn)
-            .await?;
-        waiting::fill(conn, pool_id, now).await?;
-        changes.push("retired → available".to_owned());
-    } else if db.hold_state.as_deref() == Some(RETIRED) && by_us(&db.hold_reason) {
-        diesel::update(machines::table.find(db.id))
-            .set((
-                machines::hold_state.eq(None::<String>),
-                machines::hold_reason.eq(None::<String>),
-                machines::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-        changes.push("no longer retired when its loan ends".to_owned());
+    let retired_by_us = db.state == MachineState::Retired && by_us(&db.state_reason);
+    let held_by_us = db.hold_state == Some(MachineState::Retired) && by_us(&db.hold_reason);
+    if retired_by_us || held_by_us {
+        // Listed again after the sync retired it: back into service (or no longer retired
+        // when its loan ends).
+        let machine = machine_states::lock(conn, db.id)
+            .await?
+            .ok_or_else(|| SyncError::Inventory(InventoryError::NotFound(spec.fqdn.clone())))?;
+        machine_states::set_or_hold(conn, &machine, MachineState::Available, None, now).await?;
+        changes.push(if retired_by_us {
+            "retired → available".to_owned()
+        } else {
+            "no longer retired when its loan ends".to_owned()
+        });
     }
     if !changes.is_empty() {
         report.updated(format!("~ machine {}: {}", spec.fqdn, changes.join(", ")));
@@ -232,56 +220,21 @@ enum Retirement {
 /// retired already.
 async fn retire_machine(
     conn: &mut AsyncPgConnection,
-    id: i64,
+    id: MachineId,
     now: DateTime<Utc>,
 ) -> Result<Option<Retirement>, SyncError> {
-    let machine: Machine = machines::table
-        .find(id)
-        .for_update()
-        .select(Machine::as_select())
-        .first(conn)
-        .await?;
-    if machine.state() == MachineState::Retired {
+    let Some(machine) = machine_states::lock(conn, id).await? else {
+        return Ok(None);
+    };
+    if machine.state == MachineState::Retired {
         return Ok(None);
     }
-    let holding: Vec<&str> = LoanState::ALL
-        .iter()
-        .filter(|s| s.holds_machine())
-        .map(|s| s.as_str())
-        .collect();
-    let in_loan: bool = diesel::select(diesel::dsl::exists(
-        loans::table
-            .filter(loans::machine_id.eq(id))
-            .filter(loans::state.eq_any(holding)),
-    ))
-    .get_result(conn)
-    .await?;
-    let busy = in_loan
-        || matches!(
-            machine.state(),
-            MachineState::Provisioning | MachineState::Loaned | MachineState::Reclaiming
-        );
-    let target = machines::table.find(id);
-    if busy {
-        diesel::update(target)
-            .set((
-                machines::hold_state.eq(RETIRED),
-                machines::hold_reason.eq(REMOVED),
-                machines::updated_at.eq(now),
-            ))
-            .execute(conn)
+    let state =
+        machine_states::set_or_hold(conn, &machine, MachineState::Retired, Some(REMOVED), now)
             .await?;
-        return Ok(Some(Retirement::AfterLoan));
-    }
-    diesel::update(target)
-        .set((
-            machines::state.eq(MachineState::Retired.as_str()),
-            machines::state_reason.eq(REMOVED),
-            machines::hold_state.eq(None::<String>),
-            machines::hold_reason.eq(None::<String>),
-            machines::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(Some(Retirement::Now))
+    Ok(Some(if state == MachineState::Retired {
+        Retirement::Now
+    } else {
+        Retirement::AfterLoan
+    }))
 }

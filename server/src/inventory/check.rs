@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use app::server::commands::CommandsDir;
 use app::server::inventory::{check_machine, check_pool, MachineSpec, PoolSpec};
 use app::types::{Action, ApprovalMode, DriverKind, PolicyOverrides, SiteDefaults, Step};
 use toml::Spanned;
@@ -44,6 +45,7 @@ impl Parsed<'_> {
         &self,
         site: &SiteDefaults,
         known_pools: &HashSet<String>,
+        commands: &CommandsDir,
     ) -> Result<Inventory, Vec<String>> {
         let mut problems = Problems::new(&self.source, self.file_name);
         let mut inventory = Inventory::default();
@@ -51,7 +53,8 @@ impl Parsed<'_> {
         for (i, entry) in self.doc.pool.iter().enumerate() {
             let at = entry.span().start;
             let path = format!("pool[{}]", i + 1);
-            let checked = self.check_pool(entry.get_ref(), at, &path, site, &mut problems);
+            let checked =
+                self.check_pool(entry.get_ref(), at, &path, site, commands, &mut problems);
             let (slug, slug_at) = text(&entry.get_ref().slug, at);
             let slug = checked
                 .as_ref()
@@ -138,6 +141,7 @@ impl Parsed<'_> {
         at: usize,
         path: &str,
         site: &SiteDefaults,
+        commands: &CommandsDir,
         problems: &mut Problems,
     ) -> Option<PoolSpec> {
         let image = entry.image.as_ref();
@@ -167,7 +171,7 @@ impl Parsed<'_> {
             policy,
             driver_settings,
         };
-        let fields = match check_pool(&spec, site) {
+        let fields = match check_pool(&spec, site, commands) {
             Ok(checked) if provision_ok && reclaim_ok => return Some(checked),
             Ok(_) => return None,
             Err(fields) => fields,
@@ -337,7 +341,8 @@ mod tests {
 
     fn check(text: &str, known: &[&str]) -> Result<Inventory, Vec<String>> {
         let known = known.iter().map(|s| s.to_string()).collect();
-        parse(text, "f.toml").and_then(|parsed| parsed.check(&site(), &known))
+        let commands = CommandsDir::new(&std::env::temp_dir());
+        parse(text, "f.toml").and_then(|parsed| parsed.check(&site(), &known, &commands))
     }
 
     const POOL: &str = "[[pool]]\nslug = \"build\"\nname = \"Build\"\nplatform = \"Linux\"\nimage = { name = \"deb\", version = \"1\" }\n";
@@ -359,7 +364,7 @@ mod tests {
     #[test]
     fn a_bad_step_is_named_by_its_place_in_the_list() {
         let text = format!(
-            "{POOL}\n[[pool.provision]]\nname = \"On\"\naction = \"power_on\"\ncommand = \"/x\"\n\n[[pool.provision]]\nname = \"Call\"\naction = \"status\"\ndriver = \"manual\"\n"
+            "{POOL}\n[[pool.provision]]\nname = \"On\"\naction = \"power_on\"\ncommand = \"x.sh\"\n\n[[pool.provision]]\nname = \"Call\"\naction = \"status\"\ndriver = \"manual\"\n"
         );
         assert_eq!(
             check(&text, &[]).unwrap_err(),
@@ -394,7 +399,7 @@ mod tests {
     #[test]
     fn a_valid_file_gives_normalised_specs_with_defaults() {
         let text = format!(
-            "{POOL}retired = true\n\n[[machine]]\nfqdn = \"A.Example.com\"\npool = \"old\"\n[machine.driver_settings]\nenv = {{ BMC = \"bmc-1\" }}\n"
+            "{POOL}retired = true\n\n[[machine]]\nfqdn = \"A.Example.com\"\npool = \"old\"\n[machine.driver_settings]\nenv = {{ SITE_BMC = \"bmc-1\" }}\n"
         );
         let inventory = check(&text, &["old"]).unwrap();
         assert!(inventory.pools[0].retired);
@@ -407,7 +412,7 @@ mod tests {
         );
         assert_eq!(
             machine.driver_settings,
-            serde_json::json!({"env": {"BMC": "bmc-1"}})
+            serde_json::json!({"env": {"SITE_BMC": "bmc-1"}})
         );
         assert_eq!(machine.notes, "");
     }

@@ -17,6 +17,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use app::server::commands::CommandsDir;
 use app::server::inventory::InventoryError;
 use app::server::loans::LoanError;
 use app::server::schema::pools;
@@ -144,6 +145,7 @@ pub async fn sync(
     conn: &mut AsyncPgConnection,
     source: &str,
     file_name: &str,
+    commands: &CommandsDir,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
@@ -161,7 +163,9 @@ pub async fn sync(
                 .await?
                 .into_iter()
                 .collect();
-            let inventory = parsed.check(&site, &known).map_err(SyncError::Invalid)?;
+            let inventory = parsed
+                .check(&site, &known, commands)
+                .map_err(SyncError::Invalid)?;
             audit::stamp_as(conn, &actor, now).await?;
             let mut report = SyncReport {
                 file_name: file_name.to_owned(),
@@ -199,6 +203,7 @@ pub async fn sync_file(config: &Config, path: &Path, dry_run: bool) -> anyhow::R
                 &mut conn,
                 &source,
                 &file_name,
+                &CommandsDir::new(&config.commands_dir()),
                 dry_run,
                 Clock::system().now(),
             )

@@ -1,6 +1,7 @@
 -- Claims up to $2 jobs of lane $5 (any lane when NULL) due at $1 for worker $3, with a lease
 -- until $4. Rows another worker is claiming at this moment are skipped, not waited for; a row
--- whose lease ran out is due again.
+-- whose lease ran out is due again. Only kinds this worker knows ($6) are claimed: a job added
+-- by a newer version waits for a worker that can run it.
 UPDATE jobs
 SET attempts = attempts + 1,
     locked_by = $3,
@@ -10,6 +11,7 @@ WHERE id IN (
     FROM jobs
     WHERE failed_at IS NULL
       AND ($5::text IS NULL OR lane = $5)
+      AND kind = ANY($6)
       AND run_at <= $1
       AND (locked_until IS NULL OR locked_until < $1)
     ORDER BY run_at, id

@@ -1,43 +1,72 @@
 //! The scheduler. Workers claim due rows of the `jobs` table (`runner`) and hand each to the
-//! job that knows how to run it; one file per job.
+//! job that knows how to run it; one file per job. Jobs plan, drive the hardware and record:
+//! every change to a loan or machine is a call into the `loans` or `machines` service.
 
+mod attempt;
+mod context;
+mod lease;
+mod purge_mail;
 mod runner;
 mod send_mail;
 mod steps;
 mod sweep;
 mod timers;
 
-pub use runner::{backoff, JobContext, JobError, Worker, WorkerDeps};
-pub use send_mail::schedule_digest;
-pub use sweep::schedule as schedule_sweep;
+pub use context::{backoff, JobContext, JobError, WorkerDeps};
+pub use purge_mail::{purge as purge_mail_before, PURGED};
+pub use runner::Worker;
 
 use app::server::models::JobRow;
 use app::server::queue::Job;
-use app::types::Phase;
+use app::types::{MailKind, Phase};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 
-use send_mail::MailJob;
+use crate::mail::MailJob;
+use steps::StepJob;
 
-/// A step job's phase, loan, step and (for cleaning a machine a loan moved away from) machine.
-fn step_of(job: &Job) -> Option<(Phase, i64, u32, Option<i64>)> {
+/// Makes sure every recurring job (the admins' daily digest, the waiting-line sweep, the purge
+/// of old messages) is scheduled; run at every start.
+pub async fn schedule_recurring(
+    conn: &mut AsyncPgConnection,
+    digest_hour_utc: u32,
+    now: DateTime<Utc>,
+) -> Result<(), JobError> {
+    send_mail::schedule_digest(conn, digest_hour_utc, now).await?;
+    sweep::schedule(conn, now).await?;
+    purge_mail::schedule(conn, now).await?;
+    Ok(())
+}
+
+/// The step a step job runs; `None` for the other kinds.
+fn step_of(job: &Job) -> Option<StepJob> {
+    let step = |phase, loan_id, index, machine| StepJob {
+        phase,
+        loan_id,
+        index,
+        machine,
+    };
     match *job {
-        Job::ProvisionStep { loan_id, step } => Some((Phase::Provision, loan_id, step, None)),
+        Job::ProvisionStep { loan_id, step: i } => Some(step(Phase::Provision, loan_id, i, None)),
         Job::ReclaimStep {
             loan_id,
-            step,
+            step: i,
             machine_id,
-        } => Some((Phase::Reclaim, loan_id, step, machine_id)),
-        Job::SuspendStep { loan_id, step } => Some((Phase::Suspend, loan_id, step, None)),
-        Job::ResumeStep { loan_id, step } => Some((Phase::Resume, loan_id, step, None)),
-        _ => None,
+        } => Some(step(Phase::Reclaim, loan_id, i, machine_id)),
+        Job::SuspendStep { loan_id, step: i } => Some(step(Phase::Suspend, loan_id, i, None)),
+        Job::ResumeStep { loan_id, step: i } => Some(step(Phase::Resume, loan_id, i, None)),
+        Job::ExpireLoan { .. }
+        | Job::EndGrace { .. }
+        | Job::SendMail { .. }
+        | Job::SweepWaiting
+        | Job::PurgeMail => None,
     }
 }
 
-/// Runs one job.
+/// Runs one job. Every kind has its arm: a job nobody runs does not compile.
 async fn run(ctx: &JobContext, job: &Job) -> Result<(), JobError> {
-    if let Some((phase, loan_id, step, machine)) = step_of(job) {
-        return steps::run(ctx, phase, loan_id, step, machine).await;
+    if let Some(step) = step_of(job) {
+        return steps::run(ctx, step).await;
     }
     match *job {
         Job::ExpireLoan { loan_id, deadline } => timers::expire(ctx, loan_id, deadline).await,
@@ -59,13 +88,19 @@ async fn run(ctx: &JobContext, job: &Job) -> Result<(), JobError> {
             send_mail::run(ctx, job).await
         }
         Job::SweepWaiting => sweep::run(ctx).await,
-        _ => Ok(()),
+        Job::PurgeMail => purge_mail::run(ctx).await,
+        Job::ProvisionStep { .. }
+        | Job::ReclaimStep { .. }
+        | Job::SuspendStep { .. }
+        | Job::ResumeStep { .. } => Err(JobError::permanent("a step job without its step")),
     }
 }
 
 /// Records a failed attempt of `job` (and, when `retry_at` is `None`, that it was given up),
-/// inside the transaction that reschedules or retires the job row.
+/// inside the transaction that reschedules or retires the job row. A recurring job that gives
+/// up schedules its next run, so one bad day never stops it.
 async fn on_failure(
+    deps: &WorkerDeps,
     conn: &mut AsyncPgConnection,
     row: &JobRow,
     job: &Job,
@@ -73,14 +108,29 @@ async fn on_failure(
     retry_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<(), JobError> {
-    match step_of(job) {
-        Some((phase, loan_id, step, machine)) => {
-            steps::on_failure(
-                conn, row, phase, loan_id, step, machine, failure, retry_at, now,
-            )
+    if let Some(step) = step_of(job) {
+        return steps::on_failure(conn, row, step, failure, retry_at, now).await;
+    }
+    let gave_up = retry_at.is_none();
+    match *job {
+        Job::SweepWaiting if gave_up => sweep::schedule(conn, now).await.map(|_| ()),
+        Job::PurgeMail if gave_up => purge_mail::schedule(conn, now).await.map(|_| ()),
+        Job::SendMail {
+            mail: MailKind::Digest,
+            about,
+            ..
+        } if gave_up => send_mail::reschedule_digest(conn, about, deps.digest_hour_utc, now)
             .await
-        }
+            .map(|_| ()),
         // Timers and mail only log: the loan is untouched and the job row keeps the error.
-        None => Ok(()),
+        Job::ExpireLoan { .. }
+        | Job::EndGrace { .. }
+        | Job::SendMail { .. }
+        | Job::SweepWaiting
+        | Job::PurgeMail
+        | Job::ProvisionStep { .. }
+        | Job::ReclaimStep { .. }
+        | Job::SuspendStep { .. }
+        | Job::ResumeStep { .. } => Ok(()),
     }
 }

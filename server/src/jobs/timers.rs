@@ -2,7 +2,8 @@
 //! long steps never delay them); each changes the loan in the same transaction that takes it
 //! off the queue, so a deadline is handled exactly once, even across crashes and restarts.
 
-use app::server::lifecycle;
+use app::server::loans;
+use app::types::LoanId;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
@@ -10,16 +11,16 @@ use super::{JobContext, JobError};
 
 pub async fn expire(
     ctx: &JobContext,
-    loan_id: i64,
+    loan_id: LoanId,
     deadline: DateTime<Utc>,
 ) -> Result<(), JobError> {
     let mut conn = ctx.deps.conn().await?;
     let now = ctx.deps.clock.now();
     conn.transaction(async |c| {
         ctx.take(c).await?;
-        if lifecycle::expire(c, loan_id, deadline, now).await? {
+        if loans::expire(c, loan_id, deadline, now).await? {
             tracing::info!(
-                loan.id = loan_id,
+                loan.id = %loan_id,
                 late_ms = (now - deadline).num_milliseconds(),
                 "loan expired"
             );
@@ -31,14 +32,14 @@ pub async fn expire(
 
 pub async fn end_grace(
     ctx: &JobContext,
-    loan_id: i64,
+    loan_id: LoanId,
     deadline: DateTime<Utc>,
 ) -> Result<(), JobError> {
     let mut conn = ctx.deps.conn().await?;
     let now = ctx.deps.clock.now();
     conn.transaction(async |c| {
         ctx.take(c).await?;
-        lifecycle::end_grace(c, loan_id, deadline, now).await?;
+        loans::end_grace(c, loan_id, deadline, now).await?;
         Ok(())
     })
     .await

@@ -1,9 +1,10 @@
 //! Rendering messages. Templates are files next to this one, compiled into the binary; HTML
-//! is auto-escaped.
+//! is auto-escaped, and a variable a template uses but the message does not supply is an error
+//! (strict undefined), never an empty string.
 
 use anyhow::Context;
-use app::types::MailKind;
-use minijinja::{Environment, Value};
+use app::types::{LoanId, MailKind};
+use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// A rendered message.
@@ -17,7 +18,7 @@ pub struct Composed {
 /// What every loan message shows about its loan.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoanFacts {
-    pub id: i64,
+    pub id: LoanId,
     pub url: String,
     pub pool_name: String,
     pub fqdn: String,
@@ -78,6 +79,7 @@ pub struct Templates {
 impl Templates {
     pub fn load() -> anyhow::Result<Self> {
         let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .with_context(|| format!("mail template {name} does not parse"))?;
@@ -85,15 +87,17 @@ impl Templates {
         Ok(Self { env })
     }
 
-    /// Renders the text and HTML bodies of `kind` with `context` (which must contain
-    /// `subject` and `site_url`).
+    /// Renders the text and HTML bodies of `kind` with `context`, plus the `subject` and the
+    /// `site_url` every layout shows.
     pub fn render(
         &self,
         kind: MailKind,
         subject: String,
+        site_url: &str,
         context: Value,
     ) -> anyhow::Result<Composed> {
-        let context = minijinja::context! { subject => subject.clone(), ..context };
+        let context =
+            minijinja::context! { subject => subject.clone(), site_url => site_url, ..context };
         let render = |ext: &str| -> anyhow::Result<String> {
             let name = format!("{}.{ext}", kind.as_str());
             self.env
@@ -115,7 +119,7 @@ mod tests {
 
     fn facts() -> LoanFacts {
         LoanFacts {
-            id: 7,
+            id: LoanId(7),
             url: "http://loaner.test/loans/7".into(),
             pool_name: "Debian 12 build machine".into(),
             fqdn: "deb-01.test".into(),
@@ -127,45 +131,61 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_kind_renders_text_and_html() {
-        let templates = Templates::load().unwrap();
-        for kind in MailKind::ALL {
-            let context = minijinja::context! {
-                site_url => "http://loaner.test",
-                loan => to_value(facts()),
-                time_left => "in 1 h",
-                return_url => "http://loaner.test/l/r",
-                extend_url => "http://loaner.test/l/e",
-                extension_label => "1 day",
-                failure => "exited with status 3",
-                deadline => "2026-11-22 12:00 UTC",
-                loans => to_value(vec![facts()]),
-                since => "a", until => "b",
-            };
-            let composed = templates.render(*kind, "Subject".into(), context).unwrap();
-            assert!(!composed.text.trim().is_empty(), "{kind}");
-            assert!(composed.html.contains("<html"), "{kind}");
-            assert!(
-                !composed.html.contains("<script>"),
-                "{kind}: HTML is escaped"
-            );
+    fn reminder(extend_url: Option<&str>) -> Value {
+        minijinja::context! {
+            loan => to_value(facts()),
+            time_left => "in 1 h",
+            return_url => "http://loaner.test/l/RET",
+            extend_url => extend_url,
+            extension_label => "1 day",
+            extend_refusal => None::<String>,
         }
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let templates = Templates::load().unwrap();
+        let context = minijinja::context! { loan => to_value(facts()) };
+        let composed = templates
+            .render(MailKind::Ready, "s".into(), "http://loaner.test", context)
+            .unwrap();
+        assert!(composed.html.contains("<html"));
+        assert!(!composed.html.contains("<script>"), "{}", composed.html);
+        assert!(composed.text.contains("Dana <script>"), "text stays text");
+    }
+
+    #[test]
+    fn a_variable_the_message_does_not_supply_is_an_error() {
+        let templates = Templates::load().unwrap();
+        // The reminder uses `extend_refusal`; leave it out.
+        let context = minijinja::context! {
+            loan => to_value(facts()),
+            time_left => "in 1 h",
+            return_url => "http://loaner.test/l/RET",
+            extend_url => None::<String>,
+            extension_label => "1 day",
+        };
+        let err = templates
+            .render(
+                MailKind::Reminder,
+                "s".into(),
+                "http://loaner.test",
+                context,
+            )
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("undefined"), "{err:#}");
     }
 
     #[test]
     fn the_reminder_offers_both_links() {
         let templates = Templates::load().unwrap();
-        let context = minijinja::context! {
-            site_url => "http://loaner.test",
-            loan => to_value(facts()),
-            time_left => "in 1 h",
-            return_url => "http://loaner.test/l/RET",
-            extend_url => "http://loaner.test/l/EXT",
-            extension_label => "1 day",
-        };
         let composed = templates
-            .render(MailKind::Reminder, "s".into(), context)
+            .render(
+                MailKind::Reminder,
+                "s".into(),
+                "http://loaner.test",
+                reminder(Some("http://loaner.test/l/EXT")),
+            )
             .unwrap();
         assert!(composed.text.contains("http://loaner.test/l/RET"));
         assert!(composed

@@ -58,6 +58,12 @@ impl Mailer {
         }
     }
 
+    /// Whether messages leave Loaner (SMTP); the development mailbox keeps them here, where
+    /// they are read.
+    pub fn delivers(&self) -> bool {
+        matches!(self, Self::Smtp { .. })
+    }
+
     /// Sends the message; an error means it was not accepted and should be retried.
     pub async fn send(&self, email: &Email) -> Result<(), String> {
         let Self::Smtp { transport, from } = self else {

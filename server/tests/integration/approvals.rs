@@ -6,19 +6,17 @@ use std::sync::Arc;
 
 use crate::common::*;
 use app::server::loans::{self, LoanError};
-use app::server::{approvals, Clock};
-use app::types::{ApprovalMode, LoanState, Role};
+use app::types::{ApprovalMode, LoanState};
 
-async fn manual_pool(db: &TestDb, scripts: &Scripts, machines: usize) {
-    let mut conn = db.pool().get().await.unwrap();
-    let mut spec = PoolSpec::new("gpu", scripts);
+async fn manual_pool(w: &World, machines: usize) {
+    let mut spec = w.pool_spec("gpu");
     spec.approval = ApprovalMode::Manual;
     spec.machines = machines;
-    insert_pool(&mut conn, spec).await;
+    w.add_pool(spec).await;
 }
 
-async fn state(sql: &tokio_postgres::Client, id: i64) -> String {
-    sql.query_one("SELECT state FROM loans WHERE id = $1", &[&id])
+async fn state(sql: &tokio_postgres::Client, id: LoanId) -> String {
+    sql.query_one("SELECT state FROM loans WHERE id = $1", &[&id.0])
         .await
         .unwrap()
         .get(0)
@@ -26,34 +24,28 @@ async fn state(sql: &tokio_postgres::Client, id: i64) -> String {
 
 #[tokio::test]
 async fn a_manual_pool_waits_for_an_admin_who_approves_or_denies_with_a_reason() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    manual_pool(&db, &scripts, 2).await;
-    let mut conn = pool.get().await.unwrap();
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let ada = user(&mut conn, "Ada", Role::Admin).await;
-    let sql = db.sql().await;
+    let w = World::new().await;
+    manual_pool(&w, 2).await;
+    let mut conn = w.conn().await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let ada = w.admin("Ada").await;
+    let sql = w.sql().await;
 
-    let first = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+    let first = loans::request(&mut conn, &dana, &request("gpu"), w.clock.now())
         .await
         .unwrap();
     assert_eq!(state(&sql, first).await, "requested");
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM loans WHERE machine_id IS NOT NULL"
-        )
-        .await,
+        w.count("SELECT count(*) FROM loans WHERE machine_id IS NOT NULL")
+            .await,
         0
     );
-    let queue = approvals::queue(&mut conn).await.unwrap();
+    let queue = loans::queue(&mut conn).await.unwrap();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].summary.borrower_name, "Dana");
     // Each admin gets the request by email with approve and deny links of their own.
-    worker(&db, &pool, &clock).run_until_idle().await.unwrap();
+    w.worker().run_until_idle().await.unwrap();
     let asked: Vec<String> = sql
         .query(
             "SELECT recipients[1] FROM emails WHERE kind = 'needs_approval' ORDER BY recipients[1]",
@@ -79,44 +71,44 @@ async fn a_manual_pool_waits_for_an_admin_who_approves_or_denies_with_a_reason()
     assert_ne!(smtp::links(&bodies[0]), smtp::links(&bodies[1]));
 
     assert!(matches!(
-        approvals::approve(&mut conn, &dana, first, None, clock.now()).await,
-        Err(LoanError::NotYours)
+        loans::approve(&mut conn, &dana, first, None, w.clock.now()).await,
+        Err(LoanError::AdminsOnly)
     ));
-    let bad = approvals::approve(&mut conn, &rex, first, Some(100), clock.now())
+    let bad = loans::approve(&mut conn, &rex, first, Some(100), w.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(bad, LoanError::Invalid(f) if f[0].field == "duration_hours"));
-    let after = approvals::approve(&mut conn, &rex, first, Some(4), clock.now())
+    let after = loans::approve(&mut conn, &rex, first, Some(4), w.clock.now())
         .await
         .unwrap();
     assert_eq!(after, LoanState::Provisioning);
     let detail = loans::detail(&mut conn, &dana, first).await.unwrap();
     assert_eq!(detail.duration_hours, 4);
-    assert!(detail.events.iter().any(|e| e.kind == "shortened"));
+    assert!(detail.events.iter().any(|e| e.kind.as_str() == "shortened"));
     assert!(detail.events.iter().any(|e| e.message == "Approved by Rex"));
 
-    let second = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+    let second = loans::request(&mut conn, &dana, &request("gpu"), w.clock.now())
         .await
         .unwrap();
-    let no_reason = approvals::deny(&mut conn, &ada, second, "  ", clock.now())
+    let no_reason = loans::deny(&mut conn, &ada, second, "  ", w.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(no_reason, LoanError::Invalid(f) if f[0].field == "reason"));
-    approvals::deny(&mut conn, &ada, second, "Use the try server", clock.now())
+    loans::deny(&mut conn, &ada, second, "Use the try server", w.clock.now())
         .await
         .unwrap();
     assert_eq!(state(&sql, second).await, "denied");
     assert!(
-        approvals::approve(&mut conn, &rex, second, None, clock.now())
+        loans::approve(&mut conn, &rex, second, None, w.clock.now())
             .await
             .is_err(),
         "a denied request stays denied"
     );
-    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    w.drain().await;
     let told: Vec<String> = sql
         .query(
             "SELECT kind FROM emails WHERE loan_id = $1 ORDER BY id",
-            &[&second],
+            &[&second.0],
         )
         .await
         .unwrap()
@@ -134,63 +126,54 @@ async fn a_manual_pool_waits_for_an_admin_who_approves_or_denies_with_a_reason()
 
 #[tokio::test]
 async fn approving_several_at_once_is_all_or_nothing() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    manual_pool(&db, &scripts, 3).await;
-    let mut conn = pool.get().await.unwrap();
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
+    let w = World::new().await;
+    manual_pool(&w, 3).await;
+    let mut conn = w.conn().await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(
-            loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+            loans::request(&mut conn, &dana, &request("gpu"), w.clock.now())
                 .await
                 .unwrap(),
         );
     }
-    let sql = db.sql().await;
-    approvals::deny(&mut conn, &rex, ids[2], "Not this one", clock.now())
+    let sql = w.sql().await;
+    loans::deny(&mut conn, &rex, ids[2], "Not this one", w.clock.now())
         .await
         .unwrap();
-    let before = count(&sql, "SELECT count(*) FROM loan_events").await;
+    let before = w.count("SELECT count(*) FROM loan_events").await;
 
     // The third was denied meanwhile: the first two stay in the queue too.
-    let refused = approvals::approve_many(&mut conn, &rex, &ids, None, clock.now())
+    let refused = loans::approve_many(&mut conn, &rex, &ids, None, w.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(refused, LoanError::Transition(_)), "{refused:?}");
     assert_eq!(state(&sql, ids[0]).await, "requested");
     assert_eq!(state(&sql, ids[1]).await, "requested");
-    assert_eq!(
-        count(&sql, "SELECT count(*) FROM loan_events").await,
-        before
-    );
+    assert_eq!(w.count("SELECT count(*) FROM loan_events").await, before);
 
-    approvals::approve_many(&mut conn, &rex, &ids[..2], None, clock.now())
+    loans::approve_many(&mut conn, &rex, &ids[..2], None, w.clock.now())
         .await
         .unwrap();
     assert_eq!(state(&sql, ids[0]).await, "provisioning");
     assert_eq!(state(&sql, ids[1]).await, "provisioning");
-    assert!(approvals::queue(&mut conn).await.unwrap().is_empty());
+    assert!(loans::queue(&mut conn).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_approvals_of_one_request_assign_one_machine() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    manual_pool(&db, &scripts, 3).await;
-    let mut conn = pool.get().await.unwrap();
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+    let w = World::new().await;
+    manual_pool(&w, 3).await;
+    let mut conn = w.conn().await;
+    let dana = w.developer("Dana").await;
+    let id = loans::request(&mut conn, &dana, &request("gpu"), w.clock.now())
         .await
         .unwrap();
     let mut admins = Vec::new();
     for n in 0..6 {
-        admins.push(user(&mut conn, &format!("Admin {n}"), Role::Admin).await);
+        admins.push(w.admin(&format!("Admin {n}")).await);
     }
     drop(conn);
 
@@ -198,13 +181,13 @@ async fn concurrent_approvals_of_one_request_assign_one_machine() {
     let tasks: Vec<_> = admins
         .into_iter()
         .map(|admin| {
-            let pool = pool.clone();
+            let pool = w.pool.clone();
             let start = start.clone();
-            let clock = clock.clone();
+            let clock = w.clock.clone();
             tokio::spawn(async move {
                 let mut conn = pool.get().await.unwrap();
                 start.wait().await;
-                approvals::approve(&mut conn, &admin, id, None, clock.now()).await
+                loans::approve(&mut conn, &admin, id, None, clock.now()).await
             })
         })
         .collect();
@@ -218,74 +201,61 @@ async fn concurrent_approvals_of_one_request_assign_one_machine() {
     }
 
     assert_eq!(approved, 1);
-    let sql = db.sql().await;
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'provisioning'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'provisioning'")
+            .await,
         1
     );
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM loan_events WHERE kind = 'machine_assigned'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM loan_events WHERE kind = 'machine_assigned'")
+            .await,
         1
     );
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM jobs WHERE kind = 'provision_step'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM jobs WHERE kind = 'provision_step'")
+            .await,
         1
     );
 }
 
 #[tokio::test]
 async fn groups_and_per_person_caps_refuse_with_a_reason_and_store_nothing() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    insert_pool(&mut conn, PoolSpec::new("test", &scripts)).await;
-    insert_pool(&mut conn, PoolSpec::new("gfx", &scripts)).await;
-    let sql = db.sql().await;
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    w.add_pool(w.pool_spec("test")).await;
+    w.add_pool(w.pool_spec("gfx")).await;
+    let sql = w.sql().await;
     sql.batch_execute(
         "UPDATE site_policy SET max_loans_per_user = 2, max_loans_per_user_per_pool = 1;
          UPDATE pools SET allowed_groups = '{gfx,perf}' WHERE slug = 'gfx';",
     )
     .await
     .unwrap();
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let dana = w.developer("Dana").await;
     sql.execute(
         "UPDATE users SET groups = '{web}' WHERE id = $1",
-        &[&dana.id],
+        &[&dana.id.0],
     )
     .await
     .unwrap();
     let mut ask = request("build");
     ask.wait = true;
 
-    loans::request(&mut conn, &dana, &ask, clock.now())
+    loans::request(&mut conn, &dana, &ask, w.clock.now())
         .await
         .unwrap();
-    let second_here = loans::request(&mut conn, &dana, &ask, clock.now())
+    let second_here = loans::request(&mut conn, &dana, &ask, w.clock.now())
         .await
         .unwrap_err();
     assert_eq!(
         second_here.to_string(),
-        "You already have 1 active loan in this pool, the most it allows. Return one first."
+        "You already hold 1 loan from this pool; it allows 1 per person. Return one first."
     );
-    loans::request(&mut conn, &dana, &request("test"), clock.now())
+    loans::request(&mut conn, &dana, &request("test"), w.clock.now())
         .await
         .unwrap();
-    let third = loans::request(&mut conn, &dana, &request("gfx"), clock.now())
+    let third = loans::request(&mut conn, &dana, &request("gfx"), w.clock.now())
         .await
         .unwrap_err();
     assert!(
@@ -296,18 +266,18 @@ async fn groups_and_per_person_caps_refuse_with_a_reason_and_store_nothing() {
     );
     sql.execute(
         "UPDATE users SET groups = '{perf}' WHERE id = $1",
-        &[&dana.id],
+        &[&dana.id.0],
     )
     .await
     .unwrap();
-    let third = loans::request(&mut conn, &dana, &request("gfx"), clock.now())
+    let third = loans::request(&mut conn, &dana, &request("gfx"), w.clock.now())
         .await
         .unwrap_err();
     assert_eq!(
         third.to_string(),
-        "You already have 2 active loans, the most anyone may hold at once. Return one first."
+        "You already hold 2 loans; the site allows 2 per person over all pools. Return one first."
     );
-    assert_eq!(count(&sql, "SELECT count(*) FROM loans").await, 2);
+    assert_eq!(w.count("SELECT count(*) FROM loans").await, 2);
     // Returning one makes room again.
     let first = loans::list_for_user(&mut conn, &dana)
         .await
@@ -315,33 +285,30 @@ async fn groups_and_per_person_caps_refuse_with_a_reason_and_store_nothing() {
         .last()
         .unwrap()
         .id;
-    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
-    loans::return_loan(&mut conn, &dana, first, clock.now())
+    w.drain().await;
+    loans::return_loan(&mut conn, &dana, first, w.clock.now())
         .await
         .unwrap();
-    loans::request(&mut conn, &dana, &request("gfx"), clock.now())
+    loans::request(&mut conn, &dana, &request("gfx"), w.clock.now())
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn the_audit_log_records_who_changed_what_and_refuses_to_be_changed() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    manual_pool(&db, &scripts, 1).await;
-    let mut conn = pool.get().await.unwrap();
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let id = loans::request(&mut conn, &dana, &request("gpu"), clock.now())
+    let w = World::new().await;
+    manual_pool(&w, 1).await;
+    let mut conn = w.conn().await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let id = loans::request(&mut conn, &dana, &request("gpu"), w.clock.now())
         .await
         .unwrap();
-    approvals::approve(&mut conn, &rex, id, None, clock.now())
+    loans::approve(&mut conn, &rex, id, None, w.clock.now())
         .await
         .unwrap();
-    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
-    let sql = db.sql().await;
+    w.drain().await;
+    let sql = w.sql().await;
 
     let rows: Vec<(String, String, String, Option<String>)> = sql
         .query(

@@ -5,29 +5,25 @@ use std::sync::Arc;
 
 use crate::common::*;
 use app::server::loans::{self, LoanError};
-use app::server::Clock;
-use app::types::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_simultaneous_requests_for_three_free_machines_give_three_loans_and_seventeen_refusals(
 ) {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("scarce", &scripts)).await;
+    let w = World::new().await;
+    let conn = w.conn().await;
+    w.add_pool(w.pool_spec("scarce")).await;
     let mut people = Vec::new();
     for n in 0..20 {
-        people.push(user(&mut conn, &format!("Dev {n}"), Role::Developer).await);
+        people.push(w.developer(&format!("Dev {n}")).await);
     }
     drop(conn);
 
     let start = Arc::new(tokio::sync::Barrier::new(people.len()));
-    let now = Clock::system().now();
+    let now = w.clock.now();
     let tasks: Vec<_> = people
         .into_iter()
         .map(|person| {
-            let pool = pool.clone();
+            let pool = w.pool.clone();
             let start = start.clone();
             tokio::spawn(async move {
                 let mut conn = pool.get().await.unwrap();
@@ -50,20 +46,17 @@ async fn twenty_simultaneous_requests_for_three_free_machines_give_three_loans_a
     }
 
     assert_eq!((granted, refused), (3, 17));
-    let sql = db.sql().await;
-    assert_eq!(count(&sql, "SELECT count(*) FROM loans").await, 3);
+    assert_eq!(w.count("SELECT count(*) FROM loans").await, 3);
     assert_eq!(
-        count(&sql, "SELECT count(DISTINCT machine_id) FROM loans").await,
+        w.count("SELECT count(DISTINCT machine_id) FROM loans")
+            .await,
         3
     );
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'provisioning'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'provisioning'")
+            .await,
         3
     );
-    assert_eq!(count(&sql, "SELECT count(*) FROM loan_events").await, 9);
-    assert_eq!(count(&sql, "SELECT count(*) FROM jobs").await, 3);
+    assert_eq!(w.count("SELECT count(*) FROM loan_events").await, 9);
+    assert_eq!(w.count("SELECT count(*) FROM jobs").await, 3);
 }

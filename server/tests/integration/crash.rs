@@ -4,27 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use app::server::{lifecycle, loans, queue, Clock};
-use app::types::{Action, Role};
-
-fn worker_process(db: &TestDb) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
-        .arg("worker")
-        .env("DATABASE_URL", &db.url)
-        .env("LOANER_JOBS__LEASE_SECS", "2")
-        .env("LOANER_JOBS__POLL_SECS", "1")
-        .env("LOANER_MAIL__TRANSPORT", "mailbox")
-        .env("LOANER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
+use app::server::{loans, queue};
+use app::types::Action;
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
@@ -39,14 +23,11 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_between_deadline_and_reclaim_leaves_the_loan_reclaimed_exactly_once() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let runs = scripts.file("runs");
-    let started = scripts.file("started");
-    let pids = scripts.file("pids");
-    let wipe = scripts.write(
+    let w = World::new().await;
+    let runs = w.scripts.path("runs");
+    let started = w.scripts.path("started");
+    let pids = w.scripts.path("pids");
+    let wipe = w.scripts.write(
         "wipe_once.sh",
         &format!(
             "echo $$ >> {pids}\necho run >> {runs}\nif [ \"$(wc -l < {runs})\" -eq 1 ]; then touch {started}; sleep 120; fi\necho wiped",
@@ -55,53 +36,52 @@ async fn a_worker_killed_between_deadline_and_reclaim_leaves_the_loan_reclaimed_
             started = started.display()
         ),
     );
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("crashy", &scripts);
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("crashy");
     spec.reclaim = vec![step("Wipe", Action::Reimage, &wipe)];
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(&mut conn, &dana, &request("crashy"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let id = loans::request(&mut conn, &dana, &request("crashy"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    w.drain().await;
 
     // The deadline passed two seconds ago, while no worker ran.
-    let sql = db.sql().await;
-    sql.execute("UPDATE loans SET expires_at = date_trunc('milliseconds', now()) - interval '2 seconds' WHERE id = $1", &[&id])
+    let sql = w.sql().await;
+    sql.execute("UPDATE loans SET expires_at = date_trunc('milliseconds', now()) - interval '2 seconds' WHERE id = $1", &[&id.0])
         .await
         .unwrap();
     let context = loans::context(&mut conn, id).await.unwrap();
     queue::cancel_deadline_jobs(&mut conn, id).await.unwrap();
-    lifecycle::arm_deadline(
+    loans::arm_deadline(
         &mut conn,
         id,
         &context.pool,
         context.loan.expires_at.unwrap(),
         &[60],
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
 
     // Loaner starts; its worker expires the loan, starts the wipe, and is killed.
-    let mut first = worker_process(&db);
+    let mut first = w.worker_process(&[]);
     wait_for("the wipe to start", async || started.exists()).await;
     first.start_kill().unwrap();
     first.wait().await.unwrap();
     let state: String = sql
-        .query_one("SELECT state FROM loans WHERE id = $1", &[&id])
+        .query_one("SELECT state FROM loans WHERE id = $1", &[&id.0])
         .await
         .unwrap()
         .get(0);
     assert_eq!(state, "reclaiming");
 
     // Loaner restarts.
-    let _second = worker_process(&db);
+    let _second = w.worker_process(&[]);
     wait_for("the loan to be reclaimed", async || {
-        count(
-            &sql,
-            &format!("SELECT count(*) FROM loans WHERE id = {id} AND state = 'reclaimed'"),
-        )
+        w.count(&format!(
+            "SELECT count(*) FROM loans WHERE id = {id} AND state = 'reclaimed'"
+        ))
         .await
             == 1
     })
@@ -110,36 +90,36 @@ async fn a_worker_killed_between_deadline_and_reclaim_leaves_the_loan_reclaimed_
     let events = |kind: &str| {
         format!("SELECT count(*) FROM loan_events WHERE loan_id = {id} AND kind = '{kind}'")
     };
-    assert_eq!(count(&sql, &events("reclaim_started")).await, 1);
+    assert_eq!(w.count(&events("reclaim_started")).await, 1);
     assert_eq!(
-        count(&sql, &events("step_succeeded")).await,
+        w.count(&events("step_succeeded")).await,
         4,
         "3 provisioning steps, 1 wipe"
     );
-    assert_eq!(count(&sql, &events("cleanup_finished")).await, 1);
+    assert_eq!(w.count(&events("cleanup_finished")).await, 1);
     assert_eq!(
         std::fs::read_to_string(&runs).unwrap().lines().count(),
         2,
         "the wipe ran again after the crash"
     );
     wait_for("the messages", async || {
-        count(&sql, &format!("SELECT count(*) FROM emails WHERE loan_id = {id} AND kind IN ('expired', 'reclaimed')")).await == 2
+        w.count(&format!(
+            "SELECT count(*) FROM emails WHERE loan_id = {id} AND kind IN ('expired', 'reclaimed')"
+        ))
+        .await
+            == 2
     })
     .await;
     assert_eq!(
-        count(
-            &sql,
-            &format!("SELECT count(*) FROM emails WHERE loan_id = {id} AND kind = 'expired'")
-        )
+        w.count(&format!(
+            "SELECT count(*) FROM emails WHERE loan_id = {id} AND kind = 'expired'"
+        ))
         .await,
         1
     );
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         3
     );
 

@@ -1,20 +1,17 @@
-//! The HTTP surface through the real router: who may call which server function and open
-//! which page, the development login's limits, and the cross-site guard.
+//! The HTTP surface through the real router: who may call which server function and open which
+//! page, what someone else's loan looks like, the development login's limits, and one-click
+//! links opened the way mail scanners open them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::http::Site;
 use crate::common::*;
 use app::server::loans;
-use app::server::Clock;
-use app::types::Role;
+use app::types::LinkAction;
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
-use server::config::Config;
-use tower::ServiceExt;
+use axum::http::{Method, StatusCode};
 
-/// Every admin server function. A new one must be added here, which makes this test call it
-/// as a visitor, a developer and an admin.
+/// Every admin server function. A new one must be added here, which makes the test call it as
+/// a visitor, a developer and an admin.
 const ADMIN_FUNCTIONS: &[&str] = &[
     "/api/admin/approve_loans",
     "/api/admin/close_task",
@@ -60,132 +57,76 @@ const SELF_SERVICE_FUNCTIONS: &[&str] = &[
     "/api/use_link",
 ];
 
-/// Arguments to call an admin function with, for the functions that take some.
-const SAMPLE_ARGUMENTS: &[(&str, &str)] = &[
-    ("/api/admin/approve_loans", "ids[0]=1"),
-    ("/api/admin/close_task", "id=1&outcome=done"),
-    ("/api/admin/deny_loan", "id=1&reason=no"),
-    ("/api/admin/extend_override", "id=1&hours=1&reason=why"),
-    ("/api/admin/force_return", "id=1&reason=why"),
-    ("/api/admin/get_machine", "id=1"),
-    ("/api/admin/get_mail", "id=1"),
-    ("/api/admin/get_pool", "slug=nope"),
-    ("/api/admin/move_loan", "id=1&machine=1"),
-    ("/api/admin/move_targets", "id=1"),
-    ("/api/admin/restore_loan", "id=1"),
-    ("/api/admin/retire_pool", "slug=nope&retired=true"),
-    ("/api/admin/save_machine", "id=0&fqdn=&pool=&driver_settings=&notes="),
-    ("/api/admin/save_pool", "existing=&slug=&name=&description=&platform=&image_name=&image_version=&login_user=&provision_steps=&reclaim_steps=&driver_settings=&approval_mode=&default_duration_hours=&max_duration_hours=&extension_hours=&max_extensions=&max_total_hours=&bug_required=&grace_period_minutes=&max_loans_per_user=&allowed_groups="),
-    ("/api/admin/save_site_policy", "approval_mode=automatic&default_duration_hours=24&max_duration_hours=72&extension_hours=24&max_extensions=2&max_total_hours=168&bug_required=no&grace_period_minutes=0&max_loans_per_user=&max_loans_per_user_per_pool="),
-    ("/api/admin/search_audit", "actor=&target=&kind=&from=&to="),
-    ("/api/admin/set_machine_state", "id=1&state=available&reason="),
+/// Arguments to call an admin function with, and what an admin gets back with them in a world
+/// with one pool ("build"), one machine (id 1) and no loans.
+const ADMIN_CALLS: &[(&str, &str, u16)] = &[
+    ("/api/admin/approve_loans", "ids[0]=1", 404),
+    ("/api/admin/close_task", "id=1&outcome=done", 404),
+    ("/api/admin/deny_loan", "id=1&reason=no", 404),
+    ("/api/admin/extend_override", "id=1&hours=1&reason=why", 404),
+    ("/api/admin/force_return", "id=1&reason=why", 404),
+    ("/api/admin/get_machine", "id=1", 200),
+    ("/api/admin/get_mail", "id=1", 404),
+    ("/api/admin/get_policies", "", 200),
+    ("/api/admin/get_pool", "slug=nope", 404),
+    ("/api/admin/list_approvals", "", 200),
+    ("/api/admin/list_loans", "", 200),
+    ("/api/admin/list_machines", "", 200),
+    ("/api/admin/list_mail", "", 200),
+    ("/api/admin/list_pools", "", 200),
+    ("/api/admin/move_loan", "id=1&machine=1", 404),
+    ("/api/admin/move_targets", "id=1", 404),
+    ("/api/admin/overview", "", 200),
+    ("/api/admin/restore_loan", "id=1", 404),
+    ("/api/admin/retire_pool", "slug=nope&retired=true", 404),
+    ("/api/admin/save_machine", "id=0&fqdn=&pool=&driver_settings=&notes=", 422),
+    ("/api/admin/save_pool", "existing=&slug=&name=&description=&platform=&image_name=&image_version=&login_user=&provision_steps=&reclaim_steps=&driver_settings=&approval_mode=&default_duration_hours=&max_duration_hours=&extension_hours=&max_extensions=&max_total_hours=&bug_required=&grace_period_minutes=&max_loans_per_user=&allowed_groups=", 422),
+    ("/api/admin/save_site_policy", "approval_mode=automatic&default_duration_hours=24&max_duration_hours=72&extension_hours=24&max_extensions=2&max_total_hours=168&bug_required=no&grace_period_minutes=0&max_loans_per_user=&max_loans_per_user_per_pool=", 200),
+    ("/api/admin/search_audit", "actor=&target=&kind=&from=&to=", 200),
+    ("/api/admin/set_machine_state", "id=1&state=available&reason=", 200),
 ];
 
-fn sample_arguments(path: &str) -> &'static str {
-    SAMPLE_ARGUMENTS
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map_or("", |(_, args)| args)
+fn registered() -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut paths: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path)
+        .collect();
+    paths.sort_unstable();
+    paths
+        .into_iter()
+        .partition(|p| p.starts_with("/api/admin/"))
 }
 
-fn router(db: &TestDb, dev_mode: bool, bind: &str) -> Router {
-    let config = Config {
-        database_url: Some(db.url.clone()),
-        dev_mode: Some(dev_mode),
-        ..Config::default()
-    };
-    let state =
-        server::runtime::app_state(&config, db.pool(), Clock::system(), bind.parse().unwrap());
-    server::http::router(state)
-}
-
-struct Reply {
-    status: StatusCode,
-    set_cookie: Option<String>,
-    body: String,
-}
-
-async fn send(router: &Router, request: Request<Body>) -> Reply {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let set_cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        set_cookie,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
-}
-
-/// Calls a server function the way the app's WASM does.
-async fn call(router: &Router, path: &str, cookie: Option<&str>, form: &str) -> Reply {
-    let mut request = Request::post(path)
-        .header(header::HOST, "127.0.0.1:3000")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ACCEPT, "application/json");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    send(router, request.body(Body::from(form.to_owned())).unwrap()).await
-}
-
-async fn page(router: &Router, path: &str, cookie: Option<&str>) -> Reply {
-    let mut request = Request::get(path)
-        .header(header::HOST, "127.0.0.1:3000")
-        .header(header::ACCEPT, "text/html");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    send(router, request.body(Body::empty()).unwrap()).await
-}
-
-/// Signs in through the development login; returns the `Cookie` header value.
-async fn sign_in(router: &Router, name: &str, role: &str) -> String {
-    let email = format!("{}@example.com", name.to_lowercase());
-    let reply = call(
-        router,
-        "/api/dev_login",
-        None,
-        &format!("name={name}&email={email}&role={role}"),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let cookie = reply.set_cookie.expect("a session cookie");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    cookie.split(';').next().unwrap().to_owned()
+async fn with_one_pool() -> (World, Site) {
+    let w = World::new().await;
+    let mut spec = w.pool_spec("build");
+    spec.machines = 1;
+    w.add_pool(spec).await;
+    let site = w.web(true, "127.0.0.1:3000");
+    (w, site)
 }
 
 #[tokio::test]
 async fn every_server_function_is_listed_and_admin_ones_refuse_visitors_and_developers() {
-    let db = TestDb::new().await;
-    let router = router(&db, true, "127.0.0.1:3000");
-    let mut registered: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, _)| path)
-        .collect();
-    registered.sort_unstable();
-    let (admin, other): (Vec<&str>, Vec<&str>) = registered
-        .into_iter()
-        .partition(|p| p.starts_with("/api/admin/"));
+    let (admin_paths, other) = registered();
     assert_eq!(
-        admin, ADMIN_FUNCTIONS,
+        admin_paths, ADMIN_FUNCTIONS,
         "admin functions changed: list them in ADMIN_FUNCTIONS"
     );
     assert_eq!(
         other, SELF_SERVICE_FUNCTIONS,
         "server functions changed: list them"
     );
+    let listed: Vec<&str> = ADMIN_CALLS.iter().map(|(p, ..)| *p).collect();
+    assert_eq!(
+        listed, ADMIN_FUNCTIONS,
+        "every admin function has a sample call"
+    );
 
-    let developer = sign_in(&router, "Dana", "developer").await;
-    let admin_cookie = sign_in(&router, "Rex", "admin").await;
-    for path in ADMIN_FUNCTIONS {
-        let args = sample_arguments(path);
-        let anonymous = call(&router, path, None, args).await;
+    let (_w, site) = with_one_pool().await;
+    let developer = site.sign_in("Dana", "developer").await;
+    let admin = site.sign_in("Rex", "admin").await;
+    for (path, args, expected) in ADMIN_CALLS {
+        let anonymous = site.call(path, None, args).await;
         assert_eq!(
             anonymous.status,
             StatusCode::UNAUTHORIZED,
@@ -196,36 +137,24 @@ async fn every_server_function_is_listed_and_admin_ones_refuse_visitors_and_deve
             "{path}: {}",
             anonymous.body
         );
-        let dev = call(&router, path, Some(&developer), args).await;
+        let dev = site.call(path, Some(&developer), args).await;
         assert_eq!(dev.status, StatusCode::FORBIDDEN, "{path} as a developer");
         assert!(dev.body.contains("Forbidden"), "{path}: {}", dev.body);
-        // An admin gets past authorization; the sample data may still be refused (404, 409).
-        let admin = call(&router, path, Some(&admin_cookie), args).await;
-        assert!(
-            ![
-                StatusCode::UNAUTHORIZED,
-                StatusCode::FORBIDDEN,
-                StatusCode::BAD_REQUEST
-            ]
-            .contains(&admin.status),
-            "{path} as an admin: {} {}",
-            admin.status,
-            admin.body
+        let answer = site.call(path, Some(&admin), args).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            *expected,
+            "{path} as an admin: {}",
+            answer.body
         );
     }
 }
 
 #[tokio::test]
 async fn every_admin_page_answers_401_to_visitors_and_403_to_developers() {
-    let db = TestDb::new().await;
-    let scripts = Scripts::new();
-    {
-        let mut conn = db.pool().get().await.unwrap();
-        insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    }
-    let router = router(&db, true, "127.0.0.1:3000");
-    let developer = sign_in(&router, "Dana", "developer").await;
-    let admin = sign_in(&router, "Rex", "admin").await;
+    let (_w, site) = with_one_pool().await;
+    let developer = site.sign_in("Dana", "developer").await;
+    let admin = site.sign_in("Rex", "admin").await;
     // Every page of the app under /admin, found in its route list, so a new page is covered.
     let mut paths: Vec<String> = leptos_axum::generate_route_list(app::App)
         .iter()
@@ -237,84 +166,98 @@ async fn every_admin_page_answers_401_to_visitors_and_403_to_developers() {
     paths.push("/admin/audit.csv".to_owned());
     for path in &paths {
         assert_eq!(
-            page(&router, path, None).await.status,
+            site.page(path, None).await.status,
             StatusCode::UNAUTHORIZED,
             "{path}"
         );
-        let refused = page(&router, path, Some(&developer)).await;
+        let refused = site.page(path, Some(&developer)).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
         assert!(
             !refused.body.contains("build-"),
             "{path} leaked: {}",
             refused.body
         );
-        let allowed = page(&router, path, Some(&admin)).await.status;
+        let allowed = site.page(path, Some(&admin)).await.status;
         assert!(
             ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&allowed),
             "{path} as an admin: {allowed}"
         );
     }
     for path in ["/admin/loans", "/admin/machines", "/admin/pools/build"] {
-        let refused = page(&router, path, Some(&developer)).await;
+        let refused = site.page(path, Some(&developer)).await;
         assert!(refused.body.contains("Not allowed"), "{path}");
-        let allowed = page(&router, path, Some(&admin)).await;
-        assert_eq!(allowed.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            site.page(path, Some(&admin)).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
     }
 }
 
 #[tokio::test]
-async fn a_developer_cannot_read_or_return_someone_elses_loan() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let router = router(&db, true, "127.0.0.1:3000");
-    let dana = sign_in(&router, "Dana", "developer").await;
-    let eve = sign_in(&router, "Eve", "developer").await;
-    let dana_user = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(
-        &mut conn,
-        &dana_user,
-        &request("build"),
-        Clock::system().now(),
-    )
-    .await
-    .unwrap();
+async fn someone_elses_loan_answers_exactly_like_a_loan_that_does_not_exist() {
+    let (w, site) = with_one_pool().await;
+    let dana = site.sign_in("Dana", "developer").await;
+    let eve = site.sign_in("Eve", "developer").await;
+    let dana_user = w.developer("Dana").await;
+    let id = w.borrow(&dana_user, "build").await;
+    let missing = LoanId(id.0 + 1000);
 
-    let own = call(&router, "/api/get_loan", Some(&dana), &format!("id={id}")).await;
+    let own = site
+        .call("/api/get_loan", Some(&dana), &format!("id={id}"))
+        .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
     assert!(own.body.contains("Reproduce a crash"));
-    let other = call(&router, "/api/get_loan", Some(&eve), &format!("id={id}")).await;
-    assert_eq!(other.status, StatusCode::FORBIDDEN);
-    assert!(!other.body.contains("Reproduce a crash"));
-    let returned = call(&router, "/api/cancel_loan", Some(&eve), &format!("id={id}")).await;
-    assert_eq!(returned.status, StatusCode::FORBIDDEN);
+    for function in ["get_loan", "cancel_loan", "return_loan", "extend_loan"] {
+        let path = format!("/api/{function}");
+        let other = site.call(&path, Some(&eve), &format!("id={id}")).await;
+        let absent = site.call(&path, Some(&eve), &format!("id={missing}")).await;
+        assert_eq!(
+            other.status,
+            StatusCode::NOT_FOUND,
+            "{function}: {}",
+            other.body
+        );
+        assert_eq!(
+            other.body.replace(&id.to_string(), "N"),
+            absent.body.replace(&missing.to_string(), "N"),
+            "{function}: someone else's loan is told apart from a missing one"
+        );
+        assert!(!other.body.contains("Reproduce a crash"));
+    }
+    let state: String = w
+        .sql()
+        .await
+        .query_one("SELECT state FROM loans WHERE id = $1", &[&id.0])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "provisioning", "nothing changed");
     assert_eq!(
-        call(&router, "/api/my_loans", None, "").await.status,
+        site.call("/api/my_loans", None, "").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let page_of_other = page(&router, &format!("/loans/{id}"), Some(&eve)).await;
+    let page_of_other = site.page(&format!("/loans/{id}"), Some(&eve)).await;
     assert!(!page_of_other.body.contains("Reproduce a crash"));
+    assert!(
+        page_of_other.body.contains("was not found"),
+        "{}",
+        page_of_other.body
+    );
 }
 
 #[tokio::test]
 async fn the_request_form_reports_field_errors_with_422() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let router = router(&db, true, "127.0.0.1:3000");
-    let dana = sign_in(&router, "Dana", "developer").await;
+    let (_w, site) = with_one_pool().await;
+    let dana = site.sign_in("Dana", "developer").await;
 
-    let reply = call(
-        &router,
-        "/api/request_loan",
-        Some(&dana),
-        "pool=build&reason=&bug_ref=soon&duration_hours=8&ssh_public_key=hello",
-    )
-    .await;
+    let reply = site
+        .call(
+            "/api/request_loan",
+            Some(&dana),
+            "pool=build&reason=&bug_ref=soon&duration_hours=8&ssh_public_key=hello",
+        )
+        .await;
 
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     let error: app::error::AppError = serde_json::from_str(&reply.body).unwrap();
@@ -326,85 +269,57 @@ async fn the_request_form_reports_field_errors_with_422() {
 
 #[tokio::test]
 async fn the_development_login_exists_only_in_development_mode_on_loopback() {
-    let db = TestDb::new().await;
+    let w = World::new().await;
     let form = "name=Mallory&email=mallory@example.com&role=admin";
-    let production = router(&db, false, "127.0.0.1:3000");
-    assert_eq!(
-        call(&production, "/api/dev_login", None, form).await.status,
-        StatusCode::FORBIDDEN
-    );
-    let session = call(&production, "/api/get_session", None, "").await;
+    let production = w.web(false, "127.0.0.1:3000");
+    let refused = production.call("/api/dev_login", None, form).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("switched off"), "{}", refused.body);
+    let session = production.call("/api/get_session", None, "").await;
     assert!(
         session.body.contains("\"dev_mode\":false"),
         "{}",
         session.body
     );
-    let exposed = router(&db, true, "0.0.0.0:3000");
+    let exposed = w.web(true, "0.0.0.0:3000");
     assert_eq!(
-        call(&exposed, "/api/dev_login", None, form).await.status,
+        exposed.call("/api/dev_login", None, form).await.status,
         StatusCode::FORBIDDEN
     );
-    let local = router(&db, true, "127.0.0.1:3000");
-    let bad = call(&local, "/api/dev_login", None, "name=&email=nope&role=root").await;
+    let local = w.web(true, "127.0.0.1:3000");
+    let bad = local
+        .call("/api/dev_login", None, "name=&email=nope&role=root")
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let error: app::error::AppError = serde_json::from_str(&bad.body).unwrap();
     for field in ["name", "email", "role"] {
         assert!(error.field_message(field).is_some(), "{field}");
     }
+    assert_eq!(
+        w.count("SELECT count(*) FROM sessions").await,
+        0,
+        "no refused sign-in started a session"
+    );
 }
 
 #[tokio::test]
-async fn cross_site_posts_are_refused_and_health_checks_answer() {
-    let db = TestDb::new().await;
-    let router = router(&db, true, "127.0.0.1:3000");
-    let request = Request::post("/api/logout")
-        .header(header::HOST, "127.0.0.1:3000")
-        .header(header::ORIGIN, "https://evil.example")
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(send(&router, request).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(page(&router, "/healthz", None).await.body, "ok");
-    assert_eq!(page(&router, "/readyz", None).await.body, "ready");
+async fn health_checks_answer_and_unknown_pages_are_404() {
+    let (_w, site) = with_one_pool().await;
+    assert_eq!(site.page("/healthz", None).await.body, "ok");
+    assert_eq!(site.page("/readyz", None).await.body, "ready");
     assert_eq!(
-        page(&router, "/no/such/page", None).await.status,
+        site.page("/no/such/page", None).await.status,
         StatusCode::NOT_FOUND
     );
 }
 
-async fn send_head(router: &Router, path: &str) -> StatusCode {
-    let request = Request::head(path)
-        .header(header::HOST, "127.0.0.1:3000")
-        .body(Body::empty())
-        .unwrap();
-    router.clone().oneshot(request).await.unwrap().status()
-}
-
-/// A plain HTML form post (no JavaScript), as the confirmation page's button sends it.
-async fn form_post(router: &Router, path: &str, referer: &str, form: &str) -> Reply {
-    let request = Request::post(path)
-        .header(header::HOST, "127.0.0.1:3000")
-        .header(header::ORIGIN, "http://127.0.0.1:3000")
-        .header(header::REFERER, format!("http://127.0.0.1:3000{referer}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ACCEPT, "text/html,application/xhtml+xml")
-        .body(Body::from(form.to_owned()))
-        .unwrap();
-    send(router, request).await
-}
-
 #[tokio::test]
 async fn opening_a_link_like_a_mail_scanner_changes_nothing_and_its_button_works_once() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(&mut conn, &dana, &request("build"), clock.now())
-        .await
-        .unwrap();
-    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    let (w, site) = with_one_pool().await;
+    let dana = w.developer("Dana").await;
+    let id = w.borrow(&dana, "build").await;
+    w.drain().await;
+    let mut conn = w.conn().await;
     let deadline = loans::context(&mut conn, id)
         .await
         .unwrap()
@@ -414,21 +329,20 @@ async fn opening_a_link_like_a_mail_scanner_changes_nothing_and_its_button_works
     let token = app::server::links::issue(
         &mut conn,
         id,
-        app::types::LinkAction::Return,
+        LinkAction::Return,
         deadline,
         None,
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
-    let router = router(&db, true, "127.0.0.1:3000");
     let link = format!("/l/{token}");
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let snapshot = async || -> (String, i64, i64) {
         let row = sql
             .query_one(
                 "SELECT (SELECT state FROM loans WHERE id = $1), (SELECT count(*) FROM loan_events WHERE loan_id = $1), (SELECT count(*) FROM link_tokens WHERE used_at IS NOT NULL)",
-                &[&id],
+                &[&id.0],
             )
             .await
             .unwrap();
@@ -436,9 +350,16 @@ async fn opening_a_link_like_a_mail_scanner_changes_nothing_and_its_button_works
     };
     let before = snapshot().await;
 
-    assert_eq!(send_head(&router, &link).await, StatusCode::OK);
+    let head = site
+        .send(
+            site.request(Method::HEAD, &link)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
     for _ in 0..2 {
-        let page = page(&router, &link, None).await;
+        let page = site.page(&link, None).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(
             page.body.contains("Return build-01.test.example?"),
@@ -446,10 +367,13 @@ async fn opening_a_link_like_a_mail_scanner_changes_nothing_and_its_button_works
             page.body
         );
         assert!(page.body.contains("Yes, return it now"));
+        assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
     }
     assert_eq!(snapshot().await, before, "HEAD and GET changed nothing");
 
-    let confirm = form_post(&router, "/api/use_link", &link, &format!("token={token}")).await;
+    let confirm = site
+        .form_post("/api/use_link", &link, &format!("token={token}"))
+        .await;
     assert_eq!(
         confirm.status,
         StatusCode::FOUND,
@@ -458,12 +382,14 @@ async fn opening_a_link_like_a_mail_scanner_changes_nothing_and_its_button_works
     let after = snapshot().await;
     assert_eq!(after.0, "returning");
     assert_eq!(after.2, 1);
-    let done = page(&router, &link, None).await;
+    let done = site.page(&link, None).await;
     assert!(done.body.contains("This link was used at"), "{}", done.body);
 
-    let again = form_post(&router, "/api/use_link", &link, &format!("token={token}")).await;
+    let again = site
+        .form_post("/api/use_link", &link, &format!("token={token}"))
+        .await;
     assert_eq!(again.status, StatusCode::FOUND);
     assert_eq!(snapshot().await, after, "a second POST is a no-op");
-    let unknown = page(&router, &format!("/l/{}", "ab".repeat(32)), None).await;
+    let unknown = site.page(&format!("/l/{}", "ab".repeat(32)), None).await;
     assert!(unknown.body.contains("This link is not valid"));
 }

@@ -8,37 +8,35 @@ use crate::common::*;
 use app::server::links::{self, LinkError};
 use app::server::loans::{self, LoanError};
 use app::server::models::User;
-use app::server::{lifecycle, Clock, DbPool};
-use app::types::{Action, LinkStatus, LoanState, Role};
+use app::types::{Action, LinkStatus, LoanState};
 use chrono::Duration;
 
 const OFFSETS: [i32; 3] = [48 * 60, 24 * 60, 60];
 
 /// A ready loan of `hours` on a pool made by `spec`; returns its id and borrower.
 async fn ready_loan(
-    pool: &DbPool,
-    clock: &Clock,
+    w: &World,
     worker: &server::jobs::Worker,
     spec: PoolSpec,
     hours: &str,
-) -> (i64, User) {
-    let mut conn = pool.get().await.unwrap();
+) -> (LoanId, User) {
+    let mut conn = w.conn().await;
     let slug = spec.slug;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
     let mut ask = request(slug);
     ask.duration_hours = hours.to_owned();
-    let id = loans::request(&mut conn, &dana, &ask, clock.now())
+    let id = loans::request(&mut conn, &dana, &ask, w.clock.now())
         .await
         .unwrap();
-    drain(worker, clock, pool).await;
+    w.drain_with(worker).await;
     (id, dana)
 }
 
-async fn mail_kinds(sql: &tokio_postgres::Client, loan_id: i64) -> Vec<String> {
+async fn mail_kinds(sql: &tokio_postgres::Client, loan_id: LoanId) -> Vec<String> {
     sql.query(
         "SELECT kind FROM emails WHERE loan_id = $1 ORDER BY id",
-        &[&loan_id],
+        &[&loan_id.0],
     )
     .await
     .unwrap()
@@ -47,8 +45,8 @@ async fn mail_kinds(sql: &tokio_postgres::Client, loan_id: i64) -> Vec<String> {
     .collect()
 }
 
-async fn state(sql: &tokio_postgres::Client, loan_id: i64) -> String {
-    sql.query_one("SELECT state FROM loans WHERE id = $1", &[&loan_id])
+async fn state(sql: &tokio_postgres::Client, loan_id: LoanId) -> String {
+    sql.query_one("SELECT state FROM loans WHERE id = $1", &[&loan_id.0])
         .await
         .unwrap()
         .get(0)
@@ -56,26 +54,16 @@ async fn state(sql: &tokio_postgres::Client, loan_id: i64) -> String {
 
 #[tokio::test]
 async fn a_ready_loan_has_its_expiry_and_reminders_scheduled_for_its_deadline() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let (id, _) = ready_loan(
-        &pool,
-        &clock,
-        &worker,
-        PoolSpec::new("build", &scripts),
-        "72",
-    )
-    .await;
-    let sql = db.sql().await;
+    let w = World::new().await;
+    let worker = w.worker();
+    let (id, _) = ready_loan(&w, &worker, w.pool_spec("build"), "72").await;
+    let sql = w.sql().await;
 
     let jobs = sql
         .query(
             "SELECT kind, lane, (extract(epoch FROM l.expires_at - j.run_at) / 60)::int
              FROM jobs j JOIN loans l ON l.id = j.loan_id WHERE j.loan_id = $1 ORDER BY j.run_at",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap();
@@ -106,36 +94,29 @@ async fn a_ready_loan_has_its_expiry_and_reminders_scheduled_for_its_deadline() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_reminder_is_sent_once_with_several_workers_and_restarts() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let first = worker(&db, &pool, &clock);
-    let (id, _) = ready_loan(&pool, &clock, &first, PoolSpec::new("build", &scripts), "2").await;
-    clock.advance(Duration::minutes(61));
+    let w = World::new().await;
+    let first = w.worker();
+    let (id, _) = ready_loan(&w, &first, w.pool_spec("build"), "2").await;
+    w.clock.advance(Duration::minutes(61));
 
-    let (a, b, c) = (
-        worker(&db, &pool, &clock),
-        worker(&db, &pool, &clock),
-        worker(&db, &pool, &clock),
-    );
+    let (a, b, c) = (w.worker(), w.worker(), w.worker());
     let _ = tokio::join!(a.run_until_idle(), b.run_until_idle(), c.run_until_idle());
     // A restart: a new worker, and the deadline asked for again.
-    let mut conn = pool.get().await.unwrap();
+    let mut conn = w.conn().await;
     let loan = loans::context(&mut conn, id).await.unwrap();
-    lifecycle::arm_deadline(
+    loans::arm_deadline(
         &mut conn,
         id,
         &loan.pool,
         loan.loan.expires_at.unwrap(),
         &OFFSETS,
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
-    worker(&db, &pool, &clock).run_until_idle().await.unwrap();
+    w.worker().run_until_idle().await.unwrap();
 
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     assert_eq!(mail_kinds(&sql, id).await, ["ready", "reminder"]);
     let sent: i64 = sql
         .query_one(
@@ -164,35 +145,32 @@ async fn each_reminder_is_sent_once_with_several_workers_and_restarts() {
 
 #[tokio::test]
 async fn extending_moves_the_deadline_rearms_the_reminders_and_stops_at_each_cap() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let mut spec = PoolSpec::new("build", &scripts);
+    let w = World::new().await;
+    let worker = w.worker();
+    let mut spec = w.pool_spec("build");
     spec.max_duration_hours = 48;
     spec.max_total_hours = 60;
-    let (id, dana) = ready_loan(&pool, &clock, &worker, spec, "24").await;
-    let mut conn = pool.get().await.unwrap();
+    let (id, dana) = ready_loan(&w, &worker, spec, "24").await;
+    let mut conn = w.conn().await;
     let before = loans::context(&mut conn, id)
         .await
         .unwrap()
         .loan
         .expires_at
         .unwrap();
-    clock.advance(Duration::hours(23));
+    w.clock.advance(Duration::hours(23));
 
-    let new = lifecycle::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, clock.now())
+    let new = loans::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, w.clock.now())
         .await
         .unwrap();
 
     assert_eq!(new, before + Duration::hours(24));
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let timers: Vec<(String, i64)> = sql
         .query(
             "SELECT kind, (extract(epoch FROM l.expires_at - j.run_at) / 60)::bigint FROM jobs j JOIN loans l ON l.id = j.loan_id
              WHERE j.loan_id = $1 AND (kind = 'expire_loan' OR payload->>'mail' = 'reminder') ORDER BY run_at",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap()
@@ -212,19 +190,19 @@ async fn extending_moves_the_deadline_rearms_the_reminders_and_stops_at_each_cap
     assert!(detail
         .events
         .iter()
-        .any(|e| e.kind == "extended" && e.message.contains("1 of 2 extensions used")));
+        .any(|e| e.kind.as_str() == "extended" && e.message.contains("1 of 2 extensions used")));
 
-    let refusal = lifecycle::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, clock.now())
+    let refusal = loans::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, w.clock.now())
         .await
         .unwrap_err();
     assert_eq!(
         refusal.to_string(),
         "Another 1 day would take this loan past the pool's limit of 60 hours in total."
     );
-    let eve = user(&mut conn, "Eve", Role::Developer).await;
+    let eve = w.developer("Eve").await;
     assert!(matches!(
-        lifecycle::extend(&mut conn, &eve, id, "by Eve", &OFFSETS, clock.now()).await,
-        Err(LoanError::NotYours)
+        loans::extend(&mut conn, &eve, id, "by Eve", &OFFSETS, w.clock.now()).await,
+        Err(LoanError::NotFound(_))
     ));
     worker.run_until_idle().await.unwrap();
     assert_eq!(mail_kinds(&sql, id).await, ["ready", "extended"]);
@@ -232,19 +210,16 @@ async fn extending_moves_the_deadline_rearms_the_reminders_and_stops_at_each_cap
 
 #[tokio::test]
 async fn the_number_of_extensions_is_capped_too() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let mut spec = PoolSpec::new("build", &scripts);
+    let w = World::new().await;
+    let worker = w.worker();
+    let mut spec = w.pool_spec("build");
     spec.max_extensions = 1;
-    let (id, dana) = ready_loan(&pool, &clock, &worker, spec, "8").await;
-    let mut conn = pool.get().await.unwrap();
-    lifecycle::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, clock.now())
+    let (id, dana) = ready_loan(&w, &worker, spec, "8").await;
+    let mut conn = w.conn().await;
+    loans::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, w.clock.now())
         .await
         .unwrap();
-    let refusal = lifecycle::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, clock.now())
+    let refusal = loans::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, w.clock.now())
         .await
         .unwrap_err();
     assert_eq!(
@@ -260,29 +235,19 @@ async fn the_number_of_extensions_is_capped_too() {
 
 #[tokio::test]
 async fn at_its_deadline_a_loan_is_reclaimed_and_the_borrower_told() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let (id, dana) = ready_loan(
-        &pool,
-        &clock,
-        &worker,
-        PoolSpec::new("build", &scripts),
-        "8",
-    )
-    .await;
-    let sql = db.sql().await;
+    let w = World::new().await;
+    let worker = w.worker();
+    let (id, dana) = ready_loan(&w, &worker, w.pool_spec("build"), "8").await;
+    let sql = w.sql().await;
 
-    clock.advance(Duration::hours(7) + Duration::minutes(59));
+    w.clock.advance(Duration::hours(7) + Duration::minutes(59));
     worker.run_until_idle().await.unwrap();
     assert_eq!(state(&sql, id).await, "ready");
-    clock.advance(Duration::minutes(1));
+    w.clock.advance(Duration::minutes(1));
     worker.run_until_idle().await.unwrap();
 
     assert_eq!(state(&sql, id).await, "reclaimed");
-    let mut conn = pool.get().await.unwrap();
+    let mut conn = w.conn().await;
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     let kinds: Vec<&str> = detail.events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"reclaim_started"), "{kinds:?}");
@@ -304,26 +269,23 @@ async fn at_its_deadline_a_loan_is_reclaimed_and_the_borrower_told() {
 
 #[tokio::test]
 async fn with_a_grace_period_access_is_cut_and_the_machine_kept_until_it_ends() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let revokes = scripts.file("revokes");
-    let revoke = scripts.write(
+    let w = World::new().await;
+    let revokes = w.scripts.path("revokes");
+    let revoke = w.scripts.write(
         "revoke.sh",
         &format!("echo revoked >> {}", revokes.display()),
     );
-    let worker = worker(&db, &pool, &clock);
-    let mut spec = PoolSpec::new("mac", &scripts);
+    let worker = w.worker();
+    let mut spec = w.pool_spec("mac");
     spec.grace_period_minutes = 120;
     spec.reclaim = vec![
         step("Revoke access", Action::RevokeAccess, &revoke),
-        step("Re-image", Action::Reimage, &scripts.path("ok.sh")),
+        step("Re-image", Action::Reimage, &w.scripts.path("ok.sh")),
     ];
-    let (id, dana) = ready_loan(&pool, &clock, &worker, spec, "4").await;
-    let sql = db.sql().await;
+    let (id, dana) = ready_loan(&w, &worker, spec, "4").await;
+    let sql = w.sql().await;
 
-    clock.advance(Duration::hours(4));
+    w.clock.advance(Duration::hours(4));
     worker.run_until_idle().await.unwrap();
 
     assert_eq!(state(&sql, id).await, "expired");
@@ -335,17 +297,20 @@ async fn with_a_grace_period_access_is_cut_and_the_machine_kept_until_it_ends() 
     let machine: String = sql
         .query_one(
             "SELECT m.state FROM machines m JOIN loans l ON l.machine_id = m.id WHERE l.id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap()
         .get(0);
     assert_eq!(machine, "loaned", "kept during the grace period");
-    let mut conn = pool.get().await.unwrap();
+    let mut conn = w.conn().await;
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert!(detail.connection.is_none());
     assert!(detail.grace_until.is_some());
-    assert!(detail.events.iter().any(|e| e.kind == "access_revoked"));
+    assert!(detail
+        .events
+        .iter()
+        .any(|e| e.kind.as_str() == "access_revoked"));
     let expired: String = sql
         .query_one("SELECT body_text FROM emails WHERE kind = 'expired'", &[])
         .await
@@ -353,11 +318,11 @@ async fn with_a_grace_period_access_is_cut_and_the_machine_kept_until_it_ends() 
         .get(0);
     assert!(expired.contains("kept as it is until"), "{expired}");
 
-    clock.advance(Duration::minutes(119));
+    w.clock.advance(Duration::minutes(119));
     worker.run_until_idle().await.unwrap();
     assert_eq!(state(&sql, id).await, "expired");
-    clock.advance(Duration::minutes(1));
-    drain(&worker, &clock, &pool).await;
+    w.clock.advance(Duration::minutes(1));
+    w.drain_with(&worker).await;
     assert_eq!(state(&sql, id).await, "reclaimed");
     assert_eq!(
         std::fs::read_to_string(&revokes).unwrap().lines().count(),
@@ -368,34 +333,31 @@ async fn with_a_grace_period_access_is_cut_and_the_machine_kept_until_it_ends() 
 
 #[tokio::test]
 async fn an_admin_restores_an_expired_loan_within_its_grace_period() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let mut spec = PoolSpec::new("mac", &scripts);
+    let w = World::new().await;
+    let worker = w.worker();
+    let mut spec = w.pool_spec("mac");
     spec.grace_period_minutes = 60;
     spec.reclaim = vec![step(
         "Revoke access",
         Action::RevokeAccess,
-        &scripts.path("ok.sh"),
+        &w.scripts.path("ok.sh"),
     )];
-    let (id, dana) = ready_loan(&pool, &clock, &worker, spec, "4").await;
-    clock.advance(Duration::hours(4));
+    let (id, dana) = ready_loan(&w, &worker, spec, "4").await;
+    w.clock.advance(Duration::hours(4));
     worker.run_until_idle().await.unwrap();
-    let mut conn = pool.get().await.unwrap();
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
+    let mut conn = w.conn().await;
+    let rex = w.admin("Rex").await;
 
     assert!(matches!(
-        lifecycle::restore(&mut conn, &dana, id, &OFFSETS, clock.now()).await,
-        Err(LoanError::NotYours)
+        loans::restore(&mut conn, &dana, id, &OFFSETS, w.clock.now()).await,
+        Err(LoanError::AdminsOnly)
     ));
-    let deadline = lifecycle::restore(&mut conn, &rex, id, &OFFSETS, clock.now())
+    let deadline = loans::restore(&mut conn, &rex, id, &OFFSETS, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
-    let hours = (deadline - clock.now()).num_minutes() as f64 / 60.0;
+    let hours = (deadline - w.clock.now()).num_minutes() as f64 / 60.0;
     assert!(
         (23.9..=24.0).contains(&hours),
         "a new deadline one extension length away: {hours}"
@@ -408,7 +370,7 @@ async fn an_admin_restores_an_expired_loan_within_its_grace_period() {
         "{kinds:?}"
     );
     // The end of the old grace period does nothing now.
-    clock.advance(Duration::hours(2));
+    w.clock.advance(Duration::hours(2));
     worker.run_until_idle().await.unwrap();
     assert_eq!(
         loans::detail(&mut conn, &dana, id)
@@ -422,28 +384,18 @@ async fn an_admin_restores_an_expired_loan_within_its_grace_period() {
 
 #[tokio::test]
 async fn a_deadline_that_passed_while_loaner_was_down_is_handled_once_at_start() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker_before = worker(&db, &pool, &clock);
-    let (id, _) = ready_loan(
-        &pool,
-        &clock,
-        &worker_before,
-        PoolSpec::new("build", &scripts),
-        "72",
-    )
-    .await;
+    let w = World::new().await;
+    let worker_before = w.worker();
+    let (id, _) = ready_loan(&w, &worker_before, w.pool_spec("build"), "72").await;
     drop(worker_before);
 
     // Loaner is down for five days; the deadline and every reminder pass.
-    clock.advance(Duration::days(5));
-    let after = worker(&db, &pool, &clock);
-    drain(&after, &clock, &pool).await;
-    drain(&worker(&db, &pool, &clock), &clock, &pool).await;
+    w.clock.advance(Duration::days(5));
+    let after = w.worker();
+    w.drain_with(&after).await;
+    w.drain().await;
 
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     assert_eq!(state(&sql, id).await, "reclaimed");
     let count = |kind: &'static str| {
         let sql = &sql;
@@ -451,7 +403,7 @@ async fn a_deadline_that_passed_while_loaner_was_down_is_handled_once_at_start()
             let n: i64 = sql
                 .query_one(
                     "SELECT count(*) FROM loan_events WHERE loan_id = $1 AND kind = $2",
-                    &[&id, &kind],
+                    &[&id.0, &kind],
                 )
                 .await
                 .unwrap()
@@ -470,22 +422,12 @@ async fn a_deadline_that_passed_while_loaner_was_down_is_handled_once_at_start()
 
 #[tokio::test]
 async fn a_return_link_works_once_and_reading_it_changes_nothing() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let (id, _) = ready_loan(
-        &pool,
-        &clock,
-        &worker,
-        PoolSpec::new("build", &scripts),
-        "2",
-    )
-    .await;
-    clock.advance(Duration::minutes(61));
+    let w = World::new().await;
+    let worker = w.worker();
+    let (id, _) = ready_loan(&w, &worker, w.pool_spec("build"), "2").await;
+    w.clock.advance(Duration::minutes(61));
     worker.run_until_idle().await.unwrap();
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let body: String = sql
         .query_one("SELECT body_text FROM emails WHERE kind = 'reminder'", &[])
         .await
@@ -493,10 +435,10 @@ async fn a_return_link_works_once_and_reading_it_changes_nothing() {
         .get(0);
     let tokens = smtp::links(&body);
     let (return_token, extend_token) = (&tokens[0], &tokens[1]);
-    let mut conn = pool.get().await.unwrap();
+    let mut conn = w.conn().await;
 
     for _ in 0..3 {
-        let view = links::inspect(&mut conn, return_token, clock.now())
+        let view = links::inspect(&mut conn, return_token, w.clock.now())
             .await
             .unwrap();
         assert_eq!(view.status, LinkStatus::Valid);
@@ -508,7 +450,7 @@ async fn a_return_link_works_once_and_reading_it_changes_nothing() {
         "reading a link changes nothing"
     );
 
-    let done = links::redeem(&mut conn, return_token, "", &OFFSETS, clock.now())
+    let done = links::redeem(&mut conn, return_token, "", &OFFSETS, w.clock.now())
         .await
         .unwrap();
     assert!(matches!(done.status, LinkStatus::Used(_)));
@@ -516,19 +458,19 @@ async fn a_return_link_works_once_and_reading_it_changes_nothing() {
     let events_after_first: i64 = sql
         .query_one(
             "SELECT count(*) FROM loan_events WHERE loan_id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap()
         .get(0);
-    let again = links::redeem(&mut conn, return_token, "", &OFFSETS, clock.now())
+    let again = links::redeem(&mut conn, return_token, "", &OFFSETS, w.clock.now())
         .await
         .unwrap();
     assert!(matches!(again.status, LinkStatus::Used(_)));
     let events_after_second: i64 = sql
         .query_one(
             "SELECT count(*) FROM loan_events WHERE loan_id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap()
@@ -538,45 +480,35 @@ async fn a_return_link_works_once_and_reading_it_changes_nothing() {
         "a second use is a no-op"
     );
     assert_eq!(
-        links::inspect(&mut conn, extend_token, clock.now())
+        links::inspect(&mut conn, extend_token, w.clock.now())
             .await
             .unwrap()
             .status,
         LinkStatus::Expired
     );
     assert!(matches!(
-        links::inspect(&mut conn, &"0".repeat(64), clock.now()).await,
+        links::inspect(&mut conn, &"0".repeat(64), w.clock.now()).await,
         Err(LinkError::Unknown)
     ));
 }
 
 #[tokio::test]
 async fn an_extend_link_extends_once_and_the_old_deadlines_links_expire() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let worker = worker(&db, &pool, &clock);
-    let (id, _) = ready_loan(
-        &pool,
-        &clock,
-        &worker,
-        PoolSpec::new("build", &scripts),
-        "2",
-    )
-    .await;
-    clock.advance(Duration::minutes(61));
+    let w = World::new().await;
+    let worker = w.worker();
+    let (id, _) = ready_loan(&w, &worker, w.pool_spec("build"), "2").await;
+    w.clock.advance(Duration::minutes(61));
     worker.run_until_idle().await.unwrap();
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let body: String = sql
         .query_one("SELECT body_text FROM emails WHERE kind = 'reminder'", &[])
         .await
         .unwrap()
         .get(0);
     let tokens = smtp::links(&body);
-    let mut conn = pool.get().await.unwrap();
+    let mut conn = w.conn().await;
 
-    let extended = links::redeem(&mut conn, &tokens[1], "", &OFFSETS, clock.now())
+    let extended = links::redeem(&mut conn, &tokens[1], "", &OFFSETS, w.clock.now())
         .await
         .unwrap();
 
@@ -586,22 +518,22 @@ async fn an_extend_link_extends_once_and_the_old_deadlines_links_expire() {
         Some(extended.deadline + Duration::hours(24))
     );
     assert_eq!(
-        links::inspect(&mut conn, &tokens[0], clock.now())
+        links::inspect(&mut conn, &tokens[0], w.clock.now())
             .await
             .unwrap()
             .status,
         LinkStatus::Expired
     );
-    let twice = links::redeem(&mut conn, &tokens[1], "", &OFFSETS, clock.now())
+    let twice = links::redeem(&mut conn, &tokens[1], "", &OFFSETS, w.clock.now())
         .await
         .unwrap();
     assert_eq!(twice.expires_at, extended.expires_at, "not extended twice");
     assert_eq!(state(&sql, id).await, "ready");
 
     // A link past its deadline does nothing either.
-    clock.advance(Duration::days(2));
+    w.clock.advance(Duration::days(2));
     assert_eq!(
-        links::inspect(&mut conn, &tokens[0], clock.now())
+        links::inspect(&mut conn, &tokens[0], w.clock.now())
             .await
             .unwrap()
             .status,

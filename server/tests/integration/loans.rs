@@ -4,27 +4,24 @@
 
 use crate::common::*;
 use app::server::loans::{self, LoanError};
-use app::server::Clock;
-use app::types::{Action, LoanState, Role};
+use app::types::{Action, LoanState};
 
 #[tokio::test]
 async fn a_request_assigns_a_machine_and_writes_loan_history_and_job_together() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
 
-    let id = loans::request(&mut conn, &dana, &request("build"), Clock::system().now())
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
 
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let row = sql
         .query_one(
             "SELECT l.state, m.state, m.id = l.machine_id FROM loans l JOIN machines m ON m.id = l.machine_id WHERE l.id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap();
@@ -33,7 +30,7 @@ async fn a_request_assigns_a_machine_and_writes_loan_history_and_job_together() 
     let kinds: Vec<String> = sql
         .query(
             "SELECT kind FROM loan_events WHERE loan_id = $1 ORDER BY id",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap()
@@ -44,7 +41,7 @@ async fn a_request_assigns_a_machine_and_writes_loan_history_and_job_together() 
     let jobs = sql
         .query(
             "SELECT kind, payload->>'step' FROM jobs WHERE loan_id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap();
@@ -52,26 +49,21 @@ async fn a_request_assigns_a_machine_and_writes_loan_history_and_job_together() 
     assert_eq!(jobs[0].get::<_, String>(0), "provision_step");
     assert_eq!(jobs[0].get::<_, Option<String>>(1).as_deref(), Some("0"));
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         2
     );
 }
 
 #[tokio::test]
 async fn an_invalid_request_reports_every_field_and_stores_nothing() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("win", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("win");
     spec.bug_required = true;
     spec.max_duration_hours = 24;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
     let bad = loans::LoanRequest {
         pool: "win".into(),
         reason: "   ".into(),
@@ -81,7 +73,7 @@ async fn an_invalid_request_reports_every_field_and_stores_nothing() {
         wait: false,
     };
 
-    let err = loans::request(&mut conn, &dana, &bad, Clock::system().now())
+    let err = loans::request(&mut conn, &dana, &bad, w.clock.now())
         .await
         .unwrap_err();
 
@@ -99,29 +91,23 @@ async fn an_invalid_request_reports_every_field_and_stores_nothing() {
         duration.message,
         "This pool lends machines for at most 1 day."
     );
-    let sql = db.sql().await;
-    assert_eq!(count(&sql, "SELECT count(*) FROM loans").await, 0);
-    assert_eq!(count(&sql, "SELECT count(*) FROM loan_events").await, 0);
-    assert_eq!(count(&sql, "SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(w.count("SELECT count(*) FROM loans").await, 0);
+    assert_eq!(w.count("SELECT count(*) FROM loan_events").await, 0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs").await, 0);
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         3
     );
 }
 
 #[tokio::test]
 async fn an_unknown_pool_or_a_garbage_duration_is_a_field_error() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let now = Clock::system().now();
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let now = w.clock.now();
 
     let unknown = loans::request(&mut conn, &dana, &request("nope"), now).await;
     assert!(matches!(unknown, Err(LoanError::Invalid(f)) if f[0].field == "pool"));
@@ -133,15 +119,13 @@ async fn an_unknown_pool_or_a_garbage_duration_is_a_field_error() {
 
 #[tokio::test]
 async fn an_exhausted_pool_refuses_clearly_and_stores_nothing() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("mac", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("mac");
     spec.machines = 1;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let now = Clock::system().now();
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let now = w.clock.now();
     loans::request(&mut conn, &dana, &request("mac"), now)
         .await
         .unwrap();
@@ -155,26 +139,22 @@ async fn an_exhausted_pool_refuses_clearly_and_stores_nothing() {
         err.to_string(),
         "No Pool mac machine is free right now. Try again in a while, or pick another pool."
     );
-    let sql = db.sql().await;
-    assert_eq!(count(&sql, "SELECT count(*) FROM loans").await, 1);
-    assert_eq!(count(&sql, "SELECT count(*) FROM jobs").await, 1);
+    assert_eq!(w.count("SELECT count(*) FROM loans").await, 1);
+    assert_eq!(w.count("SELECT count(*) FROM jobs").await, 1);
 }
 
 #[tokio::test]
 async fn a_loan_provisions_to_ready_and_its_return_cleans_the_machine_back_into_the_pool() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("build"), clock.now())
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
 
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Ready);
@@ -184,33 +164,37 @@ async fn a_loan_provisions_to_ready_and_its_return_cleans_the_machine_back_into_
         format!("ssh tester@{}", connection.fqdn)
     );
     let expires = detail.summary.expires_at.expect("expiry set when ready");
-    let hours = (expires - clock.now()).num_minutes() as f64 / 60.0;
+    let hours = (expires - w.clock.now()).num_minutes() as f64 / 60.0;
     assert!((7.9..=8.0).contains(&hours), "{hours}");
     let outputs: Vec<String> = detail
         .events
         .iter()
-        .filter(|e| e.kind == "step_succeeded")
+        .filter(|e| e.kind.as_str() == "step_succeeded")
         .map(|e| e.output.clone().unwrap_or_default())
         .collect();
     assert_eq!(outputs.len(), 3);
     assert!(outputs[1].starts_with(&format!("Re-image on {} for loan {id}", connection.fqdn)));
-    assert_eq!(detail.events.last().unwrap().kind, "ready");
-    let sql = db.sql().await;
+    assert_eq!(detail.events.last().unwrap().kind.as_str(), "ready");
+    let sql = w.sql().await;
     assert_eq!(
-        count(&sql, "SELECT count(*) FROM machines WHERE state = 'loaned'").await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'loaned'")
+            .await,
         1
     );
 
-    loans::return_loan(&mut conn, &dana, id, clock.now())
+    loans::return_loan(&mut conn, &dana, id, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Returned);
     assert!(detail.summary.ended_at.is_some());
     assert!(detail.connection.is_none());
-    assert_eq!(detail.events.last().unwrap().kind, "cleanup_finished");
+    assert_eq!(
+        detail.events.last().unwrap().kind.as_str(),
+        "cleanup_finished"
+    );
     let machine = sql
         .query_one(
             "SELECT state, current_image FROM machines WHERE fqdn = $1",
@@ -220,38 +204,39 @@ async fn a_loan_provisions_to_ready_and_its_return_cleans_the_machine_back_into_
         .unwrap();
     assert_eq!(machine.get::<_, String>(0), "available");
     assert_eq!(machine.get::<_, String>(1), "test-image@1.0");
-    assert_eq!(count(&sql, "SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(w.count("SELECT count(*) FROM jobs").await, 0);
 }
 
 #[tokio::test]
 async fn a_failing_clean_up_is_retried_then_marks_the_machine_broken_and_says_so() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("flaky", &scripts);
-    spec.reclaim = vec![step("Wipe disk", Action::Reimage, &scripts.path("fail.sh"))];
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("flaky");
+    spec.reclaim = vec![step(
+        "Wipe disk",
+        Action::Reimage,
+        &w.scripts.path("fail.sh"),
+    )];
     spec.machines = 1;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("flaky"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("flaky"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
-    loans::return_loan(&mut conn, &dana, id, clock.now())
+    loans::return_loan(&mut conn, &dana, id, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Returned);
     let failures: Vec<_> = detail
         .events
         .iter()
-        .filter(|e| e.kind == "step_failed")
+        .filter(|e| e.kind.as_str() == "step_failed")
         .collect();
     assert_eq!(failures.len(), 3, "three attempts");
     assert!(failures[0].message.contains("attempt 1 of 3"));
@@ -262,9 +247,9 @@ async fn a_failing_clean_up_is_retried_then_marks_the_machine_broken_and_says_so
         .contains("cannot reach the BMC"));
     assert!(failures[2].message.contains("giving up"));
     let last = detail.events.last().unwrap();
-    assert_eq!(last.kind, "machine_broken");
+    assert_eq!(last.kind.as_str(), "machine_broken");
     assert!(last.message.contains("Wipe disk"));
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let machine = sql
         .query_one("SELECT state, state_reason FROM machines", &[])
         .await
@@ -284,103 +269,93 @@ async fn a_failing_clean_up_is_retried_then_marks_the_machine_broken_and_says_so
 
 #[tokio::test]
 async fn a_failing_provisioning_fails_the_loan_and_cleans_the_machine() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("bad", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("bad");
     spec.provision.insert(
         1,
-        step("Flash firmware", Action::Reimage, &scripts.path("fail.sh")),
+        step(
+            "Flash firmware",
+            Action::Reimage,
+            &w.scripts.path("fail.sh"),
+        ),
     );
     spec.machines = 1;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("bad"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("bad"), w.clock.now())
         .await
         .unwrap();
 
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Failed);
     let kinds: Vec<&str> = detail.events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"failed"));
     assert_eq!(kinds.last(), Some(&"cleanup_finished"));
-    let sql = db.sql().await;
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         1
     );
 }
 
 #[tokio::test]
 async fn cancelling_during_provisioning_stops_it_and_cleans_up() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("build"), clock.now())
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
 
-    loans::cancel(&mut conn, &dana, id, clock.now())
+    loans::cancel(&mut conn, &dana, id, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Cancelled);
-    assert!(!detail.events.iter().any(|e| e.kind == "ready"));
-    assert_eq!(detail.events.last().unwrap().kind, "cleanup_finished");
-    let sql = db.sql().await;
+    assert!(!detail.events.iter().any(|e| e.kind.as_str() == "ready"));
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        detail.events.last().unwrap().kind.as_str(),
+        "cleanup_finished"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         3
     );
     // A ready loan can no longer be cancelled, and a cancelled one not returned.
-    let again = loans::return_loan(&mut conn, &dana, id, clock.now()).await;
+    let again = loans::return_loan(&mut conn, &dana, id, w.clock.now()).await;
     assert!(matches!(again, Err(LoanError::Transition(_))));
 }
 
 #[tokio::test]
 async fn developers_act_only_on_their_own_loans_and_admins_on_any() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let eve = user(&mut conn, "Eve", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("build"), clock.now())
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let eve = w.developer("Eve").await;
+    let rex = w.admin("Rex").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     assert!(matches!(
         loans::detail(&mut conn, &eve, id).await,
-        Err(LoanError::NotYours)
+        Err(LoanError::NotFound(_))
     ));
     assert!(matches!(
-        loans::return_loan(&mut conn, &eve, id, clock.now()).await,
-        Err(LoanError::NotYours)
+        loans::return_loan(&mut conn, &eve, id, w.clock.now()).await,
+        Err(LoanError::NotFound(_))
     ));
     assert!(loans::list_for_user(&mut conn, &eve)
         .await
@@ -392,7 +367,7 @@ async fn developers_act_only_on_their_own_loans_and_admins_on_any() {
     );
 
     assert!(loans::detail(&mut conn, &rex, id).await.is_ok());
-    loans::return_loan(&mut conn, &rex, id, clock.now())
+    loans::return_loan(&mut conn, &rex, id, w.clock.now())
         .await
         .unwrap();
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
@@ -404,22 +379,20 @@ async fn developers_act_only_on_their_own_loans_and_admins_on_any() {
 
 #[tokio::test]
 async fn the_database_refuses_a_machine_in_two_active_loans_and_unknown_states() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(&mut conn, &dana, &request("build"), Clock::system().now())
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
-    let sql = db.sql().await;
+    let sql = w.sql().await;
 
     let second = sql
         .execute(
             "INSERT INTO loans (user_id, pool_id, machine_id, state, reason, duration_hours, ssh_public_key, requested_at, updated_at)
              SELECT user_id, pool_id, machine_id, 'ready', 'x', 1, 'k', now(), now() FROM loans WHERE id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap_err();
@@ -429,7 +402,10 @@ async fn the_database_refuses_a_machine_in_two_active_loans_and_unknown_states()
     );
 
     let bad_state = sql
-        .execute("UPDATE loans SET state = 'borrowed' WHERE id = $1", &[&id])
+        .execute(
+            "UPDATE loans SET state = 'borrowed' WHERE id = $1",
+            &[&id.0],
+        )
         .await
         .unwrap_err();
     assert!(
@@ -448,16 +424,14 @@ async fn the_database_refuses_a_machine_in_two_active_loans_and_unknown_states()
 
 #[tokio::test]
 async fn loan_history_is_append_only() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    loans::request(&mut conn, &dana, &request("build"), Clock::system().now())
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
-    let sql = db.sql().await;
+    let sql = w.sql().await;
 
     for statement in [
         "UPDATE loan_events SET message = 'nothing happened'",
@@ -470,5 +444,5 @@ async fn loan_history_is_append_only() {
             "{statement}: {err:?}"
         );
     }
-    assert_eq!(count(&sql, "SELECT count(*) FROM loan_events").await, 3);
+    assert_eq!(w.count("SELECT count(*) FROM loan_events").await, 3);
 }

@@ -6,33 +6,28 @@
 use crate::common::smtp::{self, SmtpSink};
 use crate::common::*;
 use app::server::loans;
-use app::server::Clock;
-use app::types::Role;
 use chrono::Duration;
 use server::jobs::Worker;
 use server::mail::Mailer;
 
-fn smtp_worker(db: &TestDb, pool: &app::server::DbPool, clock: &Clock, sink: &SmtpSink) -> Worker {
+fn smtp_worker(w: &World, sink: &SmtpSink) -> Worker {
     let mailer = Mailer::from_config(&sink.config()).unwrap();
-    Worker::new(worker_deps_with(db, pool, clock, jobs_config(), mailer))
+    Worker::new(w.deps(jobs_config(), mailer))
 }
 
 #[tokio::test]
 async fn messages_go_out_over_smtp_with_a_text_and_an_html_part() {
     let sink = SmtpSink::start().await;
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let worker = smtp_worker(&db, &pool, &clock, &sink);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let worker = smtp_worker(&w, &sink);
 
-    loans::request(&mut conn, &dana, &request("build"), clock.now())
+    loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let messages = sink.messages();
     assert_eq!(messages.len(), 1);
@@ -48,7 +43,7 @@ async fn messages_go_out_over_smtp_with_a_text_and_an_html_part() {
         ready.text
     );
     assert!(ready.html.contains("<html") && ready.html.contains("Your machine is ready"));
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let row = sql
         .query_one("SELECT transport, sent_at IS NOT NULL FROM emails", &[])
         .await
@@ -60,28 +55,25 @@ async fn messages_go_out_over_smtp_with_a_text_and_an_html_part() {
 #[tokio::test]
 async fn an_smtp_outage_delays_a_reminder_which_then_arrives_exactly_once() {
     let mut sink = SmtpSink::start().await;
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("build", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let worker = smtp_worker(&db, &pool, &clock, &sink);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let worker = smtp_worker(&w, &sink);
     let mut ask = request("build");
     ask.duration_hours = "2".into();
-    loans::request(&mut conn, &dana, &ask, clock.now())
+    loans::request(&mut conn, &dana, &ask, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
     assert_eq!(sink.messages().len(), 1, "the ready message");
 
     sink.stop().await;
-    clock.advance(Duration::minutes(61));
+    w.clock.advance(Duration::minutes(61));
     worker.run_until_idle().await.unwrap();
     worker.run_until_idle().await.unwrap();
 
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let job = sql
         .query_one("SELECT attempts, last_error, failed_at IS NULL FROM jobs WHERE payload->>'mail' = 'reminder' AND run_at > now() - interval '1 day' ORDER BY run_at LIMIT 1", &[])
         .await
@@ -102,9 +94,9 @@ async fn an_smtp_outage_delays_a_reminder_which_then_arrives_exactly_once() {
     assert_eq!(stored, 1, "rendered once and kept for the retry");
 
     sink.resume().await;
-    clock.advance(Duration::minutes(1));
-    drain(&worker, &clock, &pool).await;
-    drain(&worker, &clock, &pool).await;
+    w.clock.advance(Duration::minutes(1));
+    w.drain_with(&worker).await;
+    w.drain_with(&worker).await;
 
     let reminders: Vec<_> = sink
         .messages()

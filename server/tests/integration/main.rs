@@ -5,6 +5,7 @@
 mod common;
 
 mod approvals;
+mod commands;
 mod concurrency;
 mod crash;
 mod http;

@@ -6,8 +6,8 @@
 use crate::common::*;
 use app::server::inventory::{self, InventoryError, MachineSpec, PoolSpec as Spec};
 use app::server::loans::{self, LoanError};
-use app::server::{tasks, Clock};
-use app::types::{Action, DriverKind, LoanState, MachineState, Role, Step};
+use app::server::tasks;
+use app::types::{Action, DriverKind, LoanState, MachineState, Step};
 use chrono::Duration;
 
 const OFFSETS: [i32; 1] = [60];
@@ -25,21 +25,18 @@ fn manual(name: &str) -> Step {
 
 #[tokio::test]
 async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("probe", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("probe");
     spec.provision.insert(1, manual("Attach the debug probe"));
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("probe"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("probe"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(
@@ -51,20 +48,19 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
         detail.waiting_for_admin.as_deref(),
         Some("Attach the debug probe")
     );
-    assert!(detail.events.iter().any(|e| e.kind == "waiting_for_admin"));
+    assert!(detail
+        .events
+        .iter()
+        .any(|e| e.kind.as_str() == "waiting_for_admin"));
     let open = tasks::list_open(&mut conn).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(
         open[0].instructions,
         "Plug the JTAG probe into the front port"
     );
-    let sql = db.sql().await;
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM emails WHERE kind = 'task_opened'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM emails WHERE kind = 'task_opened'")
+            .await,
         1,
         "the admin was told"
     );
@@ -77,10 +73,10 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
             true,
             "",
             &OFFSETS,
-            clock.now()
+            w.clock.now()
         )
         .await,
-        Err(LoanError::NotYours)
+        Err(LoanError::AdminsOnly)
     ));
     let no_note = tasks::close(
         &mut conn,
@@ -89,7 +85,7 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
         false,
         "",
         &OFFSETS,
-        clock.now(),
+        w.clock.now(),
     )
     .await;
     assert!(
@@ -103,48 +99,54 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
         true,
         "probe attached",
         &OFFSETS,
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Ready);
-    assert!(detail.events.iter().any(|e| e.kind == "task_done"
+    assert!(detail.events.iter().any(|e| e.kind.as_str() == "task_done"
         && e.message == "Rex did \"Attach the debug probe\": probe attached"));
     assert_eq!(
         detail
             .events
             .iter()
-            .filter(|e| e.kind == "step_succeeded")
+            .filter(|e| e.kind.as_str() == "step_succeeded")
             .count(),
         4
     );
     assert!(matches!(
-        tasks::close(&mut conn, &rex, open[0].id, true, "", &OFFSETS, clock.now()).await,
+        tasks::close(
+            &mut conn,
+            &rex,
+            open[0].id,
+            true,
+            "",
+            &OFFSETS,
+            w.clock.now()
+        )
+        .await,
         Err(LoanError::TaskClosed)
     ));
 }
 
 #[tokio::test]
 async fn a_failed_manual_step_fails_the_loan_and_cleans_the_machine() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("probe", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("probe");
     spec.provision = vec![manual("Attach the debug probe")];
     spec.machines = 1;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("probe"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("probe"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
     let task = tasks::list_open(&mut conn).await.unwrap().remove(0);
 
     tasks::close(
@@ -154,61 +156,62 @@ async fn a_failed_manual_step_fails_the_loan_and_cleans_the_machine() {
         false,
         "the probe is broken",
         &OFFSETS,
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
 
     let detail = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(detail.summary.state, LoanState::Failed);
     assert!(detail
         .events
         .iter()
-        .any(|e| e.kind == "failed" && e.message.contains("the probe is broken")));
-    let sql = db.sql().await;
+        .any(|e| e.kind.as_str() == "failed" && e.message.contains("the probe is broken")));
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         1
     );
 }
 
 #[tokio::test]
 async fn maintenance_on_a_loaned_machine_waits_for_the_loan_to_end() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("build", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("build");
     spec.machines = 2;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("build"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
-    let sql = db.sql().await;
-    let machine: i64 = sql
-        .query_one("SELECT machine_id FROM loans WHERE id = $1", &[&id])
-        .await
-        .unwrap()
-        .get(0);
-    let idle: i64 = sql
-        .query_one("SELECT id FROM machines WHERE id <> $1", &[&machine])
-        .await
-        .unwrap()
-        .get(0);
+    w.drain_with(&worker).await;
+    let sql = w.sql().await;
+    let machine = MachineId(
+        sql.query_one("SELECT machine_id FROM loans WHERE id = $1", &[&id.0])
+            .await
+            .unwrap()
+            .get(0),
+    );
+    let idle = MachineId(
+        sql.query_one("SELECT id FROM machines WHERE id <> $1", &[&machine.0])
+            .await
+            .unwrap()
+            .get(0),
+    );
 
-    let missing =
-        inventory::set_machine_state(&mut conn, &rex, idle, MachineState::Broken, "", clock.now())
-            .await;
+    let missing = inventory::set_machine_state(
+        &mut conn,
+        &rex,
+        idle,
+        MachineState::Broken,
+        "",
+        w.clock.now(),
+    )
+    .await;
     assert!(
         matches!(missing, Err(InventoryError::Invalid(_))),
         "a reason is required"
@@ -220,7 +223,7 @@ async fn maintenance_on_a_loaned_machine_waits_for_the_loan_to_end() {
             idle,
             MachineState::Broken,
             "PSU died",
-            clock.now()
+            w.clock.now()
         )
         .await
         .unwrap(),
@@ -232,7 +235,7 @@ async fn maintenance_on_a_loaned_machine_waits_for_the_loan_to_end() {
         machine,
         MachineState::Maintenance,
         "firmware update",
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
@@ -246,21 +249,24 @@ async fn maintenance_on_a_loaned_machine_waits_for_the_loan_to_end() {
         LoanState::Ready
     );
 
-    loans::return_loan(&mut conn, &dana, id, clock.now())
+    loans::return_loan(&mut conn, &dana, id, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
     let row = sql
         .query_one(
             "SELECT state, state_reason FROM machines WHERE id = $1",
-            &[&machine],
+            &[&machine.0],
         )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "maintenance");
     assert_eq!(row.get::<_, String>(1), "firmware update");
     let reason: String = sql
-        .query_one("SELECT state_reason FROM machines WHERE id = $1", &[&idle])
+        .query_one(
+            "SELECT state_reason FROM machines WHERE id = $1",
+            &[&idle.0],
+        )
         .await
         .unwrap()
         .get(0);
@@ -269,37 +275,34 @@ async fn maintenance_on_a_loaned_machine_waits_for_the_loan_to_end() {
 
 #[tokio::test]
 async fn an_admin_forces_a_return_moves_a_loan_and_extends_beyond_policy() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("build", &scripts);
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("build");
     spec.max_extensions = 0;
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
-    let worker = worker(&db, &pool, &clock);
-    let id = loans::request(&mut conn, &dana, &request("build"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let worker = w.worker();
+    let id = loans::request(&mut conn, &dana, &request("build"), w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
-    let sql = db.sql().await;
+    w.drain_with(&worker).await;
+    let sql = w.sql().await;
     let before = loans::detail(&mut conn, &dana, id).await.unwrap();
     let old_fqdn = before.summary.machine_fqdn.clone().unwrap();
     let deadline = before.summary.expires_at.unwrap();
 
     // Move to another machine: the new one is provisioned, the deadline stays, the old is cleaned.
-    let targets = loans::move_targets(&mut conn, id).await.unwrap();
+    let targets = loans::move_targets(&mut conn, &rex, id).await.unwrap();
     assert_eq!(targets.len(), 2);
     assert!(matches!(
-        loans::move_to(&mut conn, &dana, id, targets[0].0, clock.now()).await,
-        Err(LoanError::NotYours)
+        loans::move_to(&mut conn, &dana, id, targets[0].0, w.clock.now()).await,
+        Err(LoanError::AdminsOnly)
     ));
-    loans::move_to(&mut conn, &rex, id, targets[0].0, clock.now())
+    loans::move_to(&mut conn, &rex, id, targets[0].0, w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
     let moved = loans::detail(&mut conn, &dana, id).await.unwrap();
     assert_eq!(moved.summary.state, LoanState::Ready);
     assert_eq!(
@@ -307,7 +310,7 @@ async fn an_admin_forces_a_return_moves_a_loan_and_extends_beyond_policy() {
         Some(targets[0].1.as_str())
     );
     assert_eq!(moved.summary.expires_at, Some(deadline));
-    assert!(moved.events.iter().any(|e| e.kind == "moved"));
+    assert!(moved.events.iter().any(|e| e.kind.as_str() == "moved"));
     let old_state: String = sql
         .query_one("SELECT state FROM machines WHERE fqdn = $1", &[&old_fqdn])
         .await
@@ -317,12 +320,11 @@ async fn an_admin_forces_a_return_moves_a_loan_and_extends_beyond_policy() {
 
     // Beyond policy: the pool allows no extensions, an admin may still.
     assert!(matches!(
-        app::server::lifecycle::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, clock.now())
-            .await,
+        loans::extend(&mut conn, &dana, id, "by Dana", &OFFSETS, w.clock.now()).await,
         Err(LoanError::ExtensionRefused(_))
     ));
     let no_reason =
-        loans::extend_beyond_policy(&mut conn, &rex, id, 48, " ", &OFFSETS, clock.now()).await;
+        loans::extend_beyond_policy(&mut conn, &rex, id, 48, " ", &OFFSETS, w.clock.now()).await;
     assert!(matches!(no_reason, Err(LoanError::Invalid(_))));
     let new = loans::extend_beyond_policy(
         &mut conn,
@@ -331,7 +333,7 @@ async fn an_admin_forces_a_return_moves_a_loan_and_extends_beyond_policy() {
         48,
         "release week",
         &OFFSETS,
-        clock.now(),
+        w.clock.now(),
     )
     .await
     .unwrap();
@@ -340,17 +342,17 @@ async fn an_admin_forces_a_return_moves_a_loan_and_extends_beyond_policy() {
     assert!(detail
         .events
         .iter()
-        .any(|e| e.kind == "override" && e.message.contains("override")));
+        .any(|e| e.kind.as_str() == "override" && e.message.contains("override")));
 
     // Force return: a reason is required, the borrower is told.
     assert!(matches!(
-        loans::force_return(&mut conn, &rex, id, "", clock.now()).await,
+        loans::force_return(&mut conn, &rex, id, "", w.clock.now()).await,
         Err(LoanError::Invalid(_))
     ));
-    loans::force_return(&mut conn, &rex, id, "the lab is being moved", clock.now())
+    loans::force_return(&mut conn, &rex, id, "the lab is being moved", w.clock.now())
         .await
         .unwrap();
-    drain(&worker, &clock, &pool).await;
+    w.drain_with(&worker).await;
     assert_eq!(
         loans::detail(&mut conn, &dana, id)
             .await
@@ -376,22 +378,17 @@ async fn an_admin_forces_a_return_moves_a_loan_and_extends_beyond_policy() {
         assert!(!body.contains("Thanks for returning"), "{body}");
     }
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM machines WHERE state = 'available'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM machines WHERE state = 'available'")
+            .await,
         3
     );
 }
 
 #[tokio::test]
 async fn the_inventory_checks_everything_before_it_stores_anything() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let mut conn = pool.get().await.unwrap();
-    let rex = user(&mut conn, "Rex", Role::Admin).await;
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let rex = w.admin("Rex").await;
     let spec = Spec {
         slug: "Bad Slug".into(),
         name: " ".into(),
@@ -417,7 +414,7 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         },
         driver_settings: serde_json::json!(["CONSOLE=cons-3"]),
     };
-    let err = inventory::save_pool(&mut conn, &rex, None, &spec, clock.now())
+    let err = inventory::save_pool(&mut conn, &rex, None, &spec, &w.commands(), w.clock.now())
         .await
         .unwrap_err();
     let InventoryError::Invalid(fields) = err else {
@@ -436,8 +433,8 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
             "slug"
         ]
     );
-    let sql = db.sql().await;
-    assert_eq!(count(&sql, "SELECT count(*) FROM pools").await, 0);
+    let sql = w.sql().await;
+    assert_eq!(w.count("SELECT count(*) FROM pools").await, 0);
 
     let good = Spec {
         slug: "arm".into(),
@@ -445,13 +442,13 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         login_user: "pi".into(),
         reclaim_steps: vec![],
         policy: Default::default(),
-        driver_settings: serde_json::json!({"env": {"CONSOLE": "cons-3"}}),
+        driver_settings: serde_json::json!({"env": {"SITE_CONSOLE": "cons-3"}}),
         ..spec
     };
-    inventory::save_pool(&mut conn, &rex, None, &good, clock.now())
+    inventory::save_pool(&mut conn, &rex, None, &good, &w.commands(), w.clock.now())
         .await
         .unwrap();
-    let twice = inventory::save_pool(&mut conn, &rex, None, &good, clock.now())
+    let twice = inventory::save_pool(&mut conn, &rex, None, &good, &w.commands(), w.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(twice, InventoryError::Invalid(f) if f[0].field == "slug"));
@@ -463,18 +460,18 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(settings, r#"{"env": {"CONSOLE": "cons-3"}}"#);
+    assert_eq!(settings, r#"{"env": {"SITE_CONSOLE": "cons-3"}}"#);
     let machine = MachineSpec {
         fqdn: "Pi-01.Lab.Example.COM".into(),
         pool: "arm".into(),
         driver_settings: serde_json::json!({}),
         notes: String::new(),
     };
-    let id = inventory::save_machine(&mut conn, &rex, None, &machine, clock.now())
+    let id = inventory::save_machine(&mut conn, &rex, None, &machine, w.clock.now())
         .await
         .unwrap();
     let fqdn: String = sql
-        .query_one("SELECT fqdn FROM machines WHERE id = $1", &[&id])
+        .query_one("SELECT fqdn FROM machines WHERE id = $1", &[&id.0])
         .await
         .unwrap()
         .get(0);
@@ -486,7 +483,7 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         ..machine
     };
     let InventoryError::Invalid(fields) =
-        inventory::save_machine(&mut conn, &rex, None, &bad, clock.now())
+        inventory::save_machine(&mut conn, &rex, None, &bad, w.clock.now())
             .await
             .unwrap_err()
     else {

@@ -2,15 +2,14 @@
 //! backoff, scheduled jobs, wake-ups by NOTIFY, and exactly-once completion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use app::server::loans;
-use app::server::Clock;
-use app::types::{Action, Role};
+use app::types::Action;
 use server::jobs::Worker;
+use server::mail::Mailer;
 
 async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
@@ -22,15 +21,12 @@ async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_once() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let runs = scripts.file("runs");
-    let started = scripts.file("started");
-    let pids = scripts.file("pids");
+    let w = World::new().await;
+    let runs = w.scripts.path("runs");
+    let started = w.scripts.path("started");
+    let pids = w.scripts.path("pids");
     // The first run hangs (until its worker is killed); the second finishes.
-    let slow = scripts.write(
+    let slow = w.scripts.write(
         "slow_once.sh",
         &format!(
             "echo $$ >> {pids}\necho run >> {runs}\nn=$(wc -l < {runs})\nif [ \"$n\" -eq 1 ]; then touch {started}; sleep 120; fi\necho \"finished on run $n\"",
@@ -39,27 +35,17 @@ async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_o
             started = started.display()
         ),
     );
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("killme", &scripts);
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("killme");
     spec.provision = vec![step("Long re-image", Action::Reimage, &slow)];
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(&mut conn, &dana, &request("killme"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let id = loans::request(&mut conn, &dana, &request("killme"), w.clock.now())
         .await
         .unwrap();
 
     // A real worker process takes the job, then dies mid-step.
-    let mut worker_process = tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
-        .arg("worker")
-        .env("DATABASE_URL", &db.url)
-        .env("LOANER_JOBS__LEASE_SECS", "2")
-        .env("LOANER_JOBS__POLL_SECS", "1")
-        .env("LOANER_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut worker_process = w.worker_process(&[]);
     wait_for("the step to start", Duration::from_secs(30), async || {
         started.exists()
     })
@@ -67,11 +53,11 @@ async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_o
     worker_process.start_kill().unwrap();
     worker_process.wait().await.unwrap();
 
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     let job = sql
         .query_one(
             "SELECT attempts, locked_by IS NOT NULL FROM jobs WHERE loan_id = $1",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap();
@@ -80,7 +66,7 @@ async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_o
     // Within the lease nobody else takes it.
     let mut config = jobs_config();
     config.lease_secs = 2;
-    let rescuer = Worker::new(worker_deps(&db, &pool, &clock, config));
+    let rescuer = Worker::new(w.deps(config, Mailer::Mailbox));
     assert_eq!(rescuer.run_until_idle().await.unwrap(), 0);
 
     // After the lease it runs again, and completes once.
@@ -90,10 +76,9 @@ async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_o
         Duration::from_secs(30),
         async || {
             rescuer.run_until_idle().await.unwrap();
-            count(
-                &sql,
-                &format!("SELECT count(*) FROM loans WHERE id = {id} AND state = 'ready'"),
-            )
+            w.count(&format!(
+                "SELECT count(*) FROM loans WHERE id = {id} AND state = 'ready'"
+            ))
             .await
                 == 1
         },
@@ -101,33 +86,30 @@ async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_o
     .await;
 
     assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
-    let succeeded = count(
-        &sql,
-        &format!(
+    let succeeded = w
+        .count(&format!(
             "SELECT count(*) FROM loan_events WHERE loan_id = {id} AND kind = 'step_succeeded'"
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(succeeded, 1);
     let output: String = sql
         .query_one(
             "SELECT output FROM loan_events WHERE loan_id = $1 AND kind = 'step_succeeded'",
-            &[&id],
+            &[&id.0],
         )
         .await
         .unwrap()
         .get(0);
     assert!(output.contains("finished on run 2"), "{output}");
     assert_eq!(
-        count(
-            &sql,
-            &format!("SELECT count(*) FROM loan_events WHERE loan_id = {id} AND kind = 'ready'")
-        )
+        w.count(&format!(
+            "SELECT count(*) FROM loan_events WHERE loan_id = {id} AND kind = 'ready'"
+        ))
         .await,
         1
     );
     let steps_left = "SELECT count(*) FROM jobs WHERE kind = 'provision_step'";
-    assert_eq!(count(&sql, steps_left).await, 0);
+    assert_eq!(w.count(steps_left).await, 0);
 
     // The hung first run is an orphan of the killed worker; stop it.
     for pid in std::fs::read_to_string(&pids).unwrap().lines() {
@@ -139,33 +121,28 @@ async fn a_job_whose_worker_is_killed_runs_again_after_its_lease_and_completes_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_worker_is_woken_by_notify_not_by_polling() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("fast", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("fast")).await;
+    let dana = w.developer("Dana").await;
     let mut config = jobs_config();
     config.poll_secs = 120;
-    let worker = Arc::new(Worker::new(worker_deps(&db, &pool, &clock, config)));
+    let worker = Arc::new(Worker::new(w.deps(config, Mailer::Mailbox)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
     tokio::time::sleep(Duration::from_millis(800)).await;
 
     let started = Instant::now();
-    let id = loans::request(&mut conn, &dana, &request("fast"), clock.now())
+    let id = loans::request(&mut conn, &dana, &request("fast"), w.clock.now())
         .await
         .unwrap();
-    let sql = db.sql().await;
     wait_for(
         "the loan to be ready",
         Duration::from_secs(20),
         async || {
-            count(
-                &sql,
-                &format!("SELECT count(*) FROM loans WHERE id = {id} AND state = 'ready'"),
-            )
+            w.count(&format!(
+                "SELECT count(*) FROM loans WHERE id = {id} AND state = 'ready'"
+            ))
             .await
                 == 1
         },
@@ -183,55 +160,53 @@ async fn an_idle_worker_is_woken_by_notify_not_by_polling() {
 
 #[tokio::test]
 async fn a_scheduled_job_waits_for_its_time() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    insert_pool(&mut conn, PoolSpec::new("later", &scripts)).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    loans::request(&mut conn, &dana, &request("later"), clock.now())
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("later")).await;
+    let dana = w.developer("Dana").await;
+    loans::request(&mut conn, &dana, &request("later"), w.clock.now())
         .await
         .unwrap();
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     sql.execute("UPDATE jobs SET run_at = run_at + interval '1 hour'", &[])
         .await
         .unwrap();
-    let worker = worker(&db, &pool, &clock);
+    let worker = w.worker();
 
     assert_eq!(worker.run_until_idle().await.unwrap(), 0);
-    clock.advance(chrono::Duration::minutes(59));
+    w.clock.advance(chrono::Duration::minutes(59));
     assert_eq!(worker.run_until_idle().await.unwrap(), 0);
-    clock.advance(chrono::Duration::minutes(2));
+    w.clock.advance(chrono::Duration::minutes(2));
     assert!(worker.run_until_idle().await.unwrap() >= 1);
 }
 
 #[tokio::test]
 async fn failures_are_retried_with_growing_delays_then_given_up() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("broken", &scripts);
-    spec.provision = vec![step("Power on", Action::PowerOn, &scripts.path("fail.sh"))];
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("broken");
+    spec.provision = vec![step(
+        "Power on",
+        Action::PowerOn,
+        &w.scripts.path("fail.sh"),
+    )];
     spec.reclaim = vec![];
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
-    let id = loans::request(&mut conn, &dana, &request("broken"), clock.now())
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let id = loans::request(&mut conn, &dana, &request("broken"), w.clock.now())
         .await
         .unwrap();
     let mut config = jobs_config();
     config.backoff_base_ms = 60_000;
     config.backoff_max_secs = 3600;
-    let worker = Worker::new(worker_deps(&db, &pool, &clock, config));
-    let sql = db.sql().await;
+    let worker = Worker::new(w.deps(config, Mailer::Mailbox));
+    let sql = w.sql().await;
     let delay = async |sql: &tokio_postgres::Client| -> f64 {
         let row = sql
             .query_one("SELECT extract(epoch FROM run_at)::float8, attempts FROM jobs WHERE kind = 'provision_step'", &[])
             .await
             .unwrap();
-        row.get::<_, f64>(0) - clock.now().timestamp_millis() as f64 / 1000.0
+        row.get::<_, f64>(0) - w.clock.now().timestamp_millis() as f64 / 1000.0
     };
 
     worker.run_until_idle().await.unwrap();
@@ -240,14 +215,14 @@ async fn failures_are_retried_with_growing_delays_then_given_up() {
         (50.0..=70.0).contains(&first),
         "first retry after ~60 s, was {first}"
     );
-    clock.advance(chrono::Duration::seconds(70));
+    w.clock.advance(chrono::Duration::seconds(70));
     worker.run_until_idle().await.unwrap();
     let second = delay(&sql).await;
     assert!(
         (100.0..=140.0).contains(&second),
         "second retry after ~120 s, was {second}"
     );
-    clock.advance(chrono::Duration::seconds(140));
+    w.clock.advance(chrono::Duration::seconds(140));
     worker.run_until_idle().await.unwrap();
 
     let job = sql
@@ -258,7 +233,7 @@ async fn failures_are_retried_with_growing_delays_then_given_up() {
     assert!(job.get::<_, bool>(1));
     assert!(job.get::<_, String>(2).contains("exited with status 3"));
     let state: String = sql
-        .query_one("SELECT state FROM loans WHERE id = $1", &[&id])
+        .query_one("SELECT state FROM loans WHERE id = $1", &[&id.0])
         .await
         .unwrap()
         .get(0);
@@ -267,39 +242,36 @@ async fn failures_are_retried_with_growing_delays_then_given_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_workers_never_run_the_same_job_twice() {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let nap = scripts.write("nap.sh", "sleep 0.1\necho napped");
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("busy", &scripts);
+    let w = World::new().await;
+    let nap = w.scripts.write("nap.sh", "sleep 0.1\necho napped");
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("busy");
     spec.machines = 8;
     spec.provision = vec![
         step("One", Action::PowerOn, &nap),
         step("Two", Action::Reimage, &nap),
     ];
-    insert_pool(&mut conn, spec).await;
+    w.add_pool(spec).await;
     for n in 0..8 {
-        let person = user(&mut conn, &format!("Dev {n}"), Role::Developer).await;
-        loans::request(&mut conn, &person, &request("busy"), clock.now())
+        let person = w.developer(&format!("Dev {n}")).await;
+        loans::request(&mut conn, &person, &request("busy"), w.clock.now())
             .await
             .unwrap();
     }
-    let a = worker(&db, &pool, &clock);
-    let b = worker(&db, &pool, &clock);
+    let a = w.worker();
+    let b = w.worker();
 
     let (ran_a, ran_b) = tokio::join!(
         async {
             let mut n = 0;
-            while outstanding(&pool, &clock).await > 0 {
+            while w.outstanding().await > 0 {
                 n += a.run_until_idle().await.unwrap();
             }
             n
         },
         async {
             let mut n = 0;
-            while outstanding(&pool, &clock).await > 0 {
+            while w.outstanding().await > 0 {
                 n += b.run_until_idle().await.unwrap();
             }
             n
@@ -315,17 +287,14 @@ async fn two_workers_never_run_the_same_job_twice() {
         ran_a > 0 && ran_b > 0,
         "both workers took part ({ran_a}, {ran_b})"
     );
-    let sql = db.sql().await;
     assert_eq!(
-        count(
-            &sql,
-            "SELECT count(*) FROM loan_events WHERE kind = 'step_succeeded'"
-        )
-        .await,
+        w.count("SELECT count(*) FROM loan_events WHERE kind = 'step_succeeded'")
+            .await,
         16
     );
     assert_eq!(
-        count(&sql, "SELECT count(*) FROM loans WHERE state = 'ready'").await,
+        w.count("SELECT count(*) FROM loans WHERE state = 'ready'")
+            .await,
         8
     );
 }

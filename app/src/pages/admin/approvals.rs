@@ -8,10 +8,10 @@ use leptos_router::components::A;
 
 use crate::api::admin::{list_approvals, ApproveLoans, DenyLoan};
 use crate::components::badges::LoanBadge;
-use crate::components::format;
 use crate::components::notice::{ErrorNotice, FieldMessage};
+use crate::format;
 use crate::rules::policy::format_hours;
-use crate::types::ApprovalRow;
+use crate::types::{ApprovalRow, LoanId};
 
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
@@ -21,7 +21,7 @@ pub fn ApprovalsPage() -> impl IntoView {
         move || (approve.version().get(), deny.version().get()),
         |_| list_approvals(),
     );
-    let selected = RwSignal::new(Vec::<i64>::new());
+    let selected = RwSignal::new(Vec::<LoanId>::new());
     let shorten = RwSignal::new(String::new());
     let approve_selected = move |_| {
         let ids = selected.get_untracked();
@@ -76,7 +76,7 @@ pub fn ApprovalsPage() -> impl IntoView {
 #[component]
 fn Request(
     row: ApprovalRow,
-    selected: RwSignal<Vec<i64>>,
+    selected: RwSignal<Vec<LoanId>>,
     approve: ServerAction<ApproveLoans>,
     deny: ServerAction<DenyLoan>,
 ) -> impl IntoView {
@@ -113,7 +113,7 @@ fn Request(
             .into_any()
     };
     view! {
-        <article class="card request" data-request=id>
+        <article class="card request" data-request=id.0>
             <div class="request-head">
                 <label class="select-request">
                     <input type="checkbox" on:change=toggle prop:checked=move || selected.get().contains(&id) />
@@ -140,7 +140,7 @@ fn Request(
             <details class="deny">
                 <summary>"Deny…"</summary>
                 <ActionForm action=deny>
-                    <input type="hidden" name="id" value=id />
+                    <input type="hidden" name="id" value=id.0 />
                     <label class="field">
                         <span>"Reason " <em class="req">"required"</em></span>
                         <input type="text" name="reason" placeholder="Use the CI try server for this instead" />

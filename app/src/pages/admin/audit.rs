@@ -6,8 +6,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::admin::search_audit;
-use crate::components::format;
 use crate::components::notice::ErrorNotice;
+use crate::format;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {

@@ -6,8 +6,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::admin::{get_overview, CloseTask};
-use crate::components::format;
 use crate::components::notice::{ErrorNotice, FieldMessage};
+use crate::format;
 use crate::types::{AdminOverview, TaskRow};
 
 #[component]
@@ -71,7 +71,7 @@ fn Overview(o: AdminOverview, close: ServerAction<CloseTask>) -> impl IntoView {
 fn TaskCard(task: TaskRow, close: ServerAction<CloseTask>) -> impl IntoView {
     let error = Signal::derive(move || close.value().get().and_then(Result::err));
     view! {
-        <article class="card task" data-task=task.id>
+        <article class="card task" data-task=task.id.0>
             <header class="task-head">
                 <h3>{task.step_name.clone()}</h3>
                 <span class="badge badge-wait">{format!("{} · waiting since {}", task.phase.label(), format::when(task.created_at))}</span>
@@ -83,7 +83,7 @@ fn TaskCard(task: TaskRow, close: ServerAction<CloseTask>) -> impl IntoView {
             </p>
             <div class="instructions">{task.instructions.clone()}</div>
             <ActionForm action=close>
-                <input type="hidden" name="id" value=task.id />
+                <input type="hidden" name="id" value=task.id.0 />
                 <label class="field">
                     <span>"Note " <em class="opt">"required if it failed"</em></span>
                     <input type="text" name="note" placeholder="Serial console says OK" />

@@ -10,7 +10,7 @@ use crate::api::admin::{get_machine, SaveMachine, SetMachineState};
 use crate::components::badges::MachineBadge;
 use crate::components::fields::{form_error, SelectField, TextArea, TextField};
 use crate::components::notice::{ErrorNotice, FieldMessage};
-use crate::types::{MachineEdit, MachineState};
+use crate::types::{MachineEdit, MachineId, MachineState};
 
 #[component]
 pub fn MachineEditPage() -> impl IntoView {
@@ -19,8 +19,8 @@ pub fn MachineEditPage() -> impl IntoView {
         params
             .read()
             .get("id")
-            .and_then(|id| id.parse::<i64>().ok())
-            .unwrap_or(0)
+            .and_then(|id| id.parse::<MachineId>().ok())
+            .unwrap_or(MachineId(0))
     };
     let set_state = ServerAction::<SetMachineState>::new();
     let machine = Resource::new(
@@ -29,7 +29,7 @@ pub fn MachineEditPage() -> impl IntoView {
     );
     view! {
         <Title text="Machine" />
-        <p class="crumbs"><A href="/admin/machines">"Machines"</A>" / "{move || if id() == 0 { "new".to_owned() } else { format!("#{}", id()) }}</p>
+        <p class="crumbs"><A href="/admin/machines">"Machines"</A>" / "{move || if id().0 == 0 { "new".to_owned() } else { format!("#{}", id()) }}</p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || machine.get().map(|result| match result {
                 Ok(machine) => view! { <MachineForm machine set_state /> }.into_any(),
@@ -50,7 +50,7 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
             navigate(&format!("/admin/machines/{id}"), Default::default());
         }
     });
-    let id = machine.id.unwrap_or(0);
+    let id = machine.id.map_or(0, |id| id.0);
     let pools = machine.pools.clone();
     let state_options = [
         MachineState::Available,
@@ -78,7 +78,7 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
                     <TextField name="fqdn" label="Host name (FQDN)" value=machine.fqdn.clone() error placeholder="build-07.pool.example.com".to_owned() />
                     <SelectField name="pool" label="Pool" value=machine.pool.clone() options=pools error />
                     <TextArea name="driver_settings" label="Driver settings (JSON; references to credentials, never secrets)" value=machine.driver_settings.clone() error rows=5 mono=true
-                        hint=r#"For the command driver, {"env": {"BMC_HOST": "bmc-07.example.com"}} becomes environment variables of its scripts."#.to_owned() />
+                        hint=r#"For the command driver, {"env": {"SITE_BMC_HOST": "bmc-07.example.com"}} becomes environment variables of its scripts (names start with SITE_)."#.to_owned() />
                     <TextArea name="notes" label="Notes" value=machine.notes.clone() error rows=2 />
                     {move || form_error(error.get())}
                     <button type="submit" class="button" data-testid="save-machine">{if id == 0 { "Add machine" } else { "Save machine" }}</button>

@@ -6,8 +6,8 @@ use leptos_router::components::A;
 
 use crate::api::admin::admin_list_machines;
 use crate::components::badges::MachineBadge;
-use crate::components::format;
 use crate::components::notice::ErrorNotice;
+use crate::format;
 use crate::types::{MachineRow, MachineState};
 
 #[component]

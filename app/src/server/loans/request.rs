@@ -7,16 +7,18 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
-use super::{set_state, LoanError};
+use super::{lock, set_state, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self, LoanAction};
 use crate::rules::{policy, validate};
-use crate::server::events::{self, Event, EventKind};
-use crate::server::models::{Loan, Machine, NewLoan, Pool, User};
+use crate::server::events::{self, Event};
+use crate::server::models::{Machine, NewLoan, Pool, User};
 use crate::server::queue::{self, Job};
 use crate::server::schema::{loans, users};
 use crate::server::{audit, machines, mail, policies, pools, waiting};
-use crate::types::{ApprovalMode, LoanState, MachineState, MailKind, Policy};
+use crate::types::{
+    ApprovalMode, EventKind, LoanId, LoanState, MachineState, MailKind, Phase, Policy, PoolId,
+};
 
 /// What a developer asks for on the request form.
 #[derive(Clone, Debug)]
@@ -74,16 +76,6 @@ fn check(policy: &Policy, input: &LoanRequest) -> Result<CheckedRequest, LoanErr
     }
 }
 
-/// Loans that count against a person's caps: asked for and not yet given back.
-pub const ACTIVE: [LoanState; 6] = [
-    LoanState::Requested,
-    LoanState::Approved,
-    LoanState::Waiting,
-    LoanState::Provisioning,
-    LoanState::Ready,
-    LoanState::Expired,
-];
-
 /// Requests a loan. What happens next is the pool's policy: it waits for an admin, or it is
 /// approved and gets a free machine in the same transaction, or (when the requester chose to)
 /// waits in line for one. With no free machine and no wish to wait, nothing is stored.
@@ -92,8 +84,8 @@ pub async fn request(
     user: &User,
     input: &LoanRequest,
     now: DateTime<Utc>,
-) -> Result<i64, LoanError> {
-    let pool = pools::find_by_slug(conn, &input.pool)
+) -> Result<LoanId, LoanError> {
+    let pool = pools::find_by_slug(conn, input.pool.trim())
         .await?
         .filter(|p| p.retired_at.is_none())
         .ok_or_else(|| {
@@ -115,9 +107,9 @@ pub async fn request(
             .first(conn)
             .await?;
         let groups: Vec<String> = groups.into_iter().flatten().collect();
-        let active: Vec<i64> = loans::table
+        let active: Vec<PoolId> = loans::table
             .filter(loans::user_id.eq(user.id))
-            .filter(loans::state.eq_any(ACTIVE.map(|s| s.as_str())))
+            .filter(loans::state.eq_any(LoanState::ACTIVE))
             .select(loans::pool_id)
             .load(conn)
             .await?;
@@ -125,12 +117,12 @@ pub async fn request(
         policy::may_request(&policy, &groups, active.len() as i64, in_pool)
             .map_err(LoanError::Refused)?;
 
-        let loan_id: i64 = diesel::insert_into(loans::table)
+        let loan_id: LoanId = diesel::insert_into(loans::table)
             .values(NewLoan {
                 user_id: user.id,
                 pool_id: pool.id,
                 machine_id: None,
-                state: LoanState::Requested.as_str().to_owned(),
+                state: LoanState::Requested,
                 reason: checked.reason.clone(),
                 bug_ref: checked.bug_ref.clone(),
                 duration_hours: checked.duration_hours,
@@ -179,9 +171,9 @@ pub async fn request(
 
 /// Approves a requested loan (by `approver`, or by the pool's policy with `None`) and gives it a
 /// free machine, or puts it in the pool's waiting line when `wait`; otherwise refuses.
-pub(crate) async fn approve_and_assign(
+pub(super) async fn approve_and_assign(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
+    loan_id: LoanId,
     pool: &Pool,
     approver: Option<&User>,
     wait: bool,
@@ -190,7 +182,7 @@ pub(crate) async fn approve_and_assign(
     let approved = lifecycle::next(LoanState::Requested, LoanAction::Approve)?;
     diesel::update(loans::table.find(loan_id))
         .set((
-            loans::state.eq(approved.as_str()),
+            loans::state.eq(approved),
             loans::approved_at.eq(now),
             loans::approved_by.eq(approver.map(|a| a.id)),
             loans::updated_at.eq(now),
@@ -215,7 +207,7 @@ pub(crate) async fn approve_and_assign(
         None if wait => {
             let waiting = lifecycle::next(approved, LoanAction::Wait)?;
             set_state(conn, loan_id, waiting, now).await?;
-            let loan: Loan = super::lock(conn, loan_id).await?;
+            let loan = lock(conn, loan_id).await?;
             let place = waiting::position(conn, &loan).await?;
             events::record(
                 conn,
@@ -237,17 +229,17 @@ pub(crate) async fn approve_and_assign(
 
 /// Gives an approved (or waiting) loan `machine`, which the caller has locked, and queues the
 /// first provisioning step.
-pub async fn start_provisioning(
+pub(crate) async fn start_provisioning(
     conn: &mut AsyncPgConnection,
-    loan_id: i64,
+    loan_id: LoanId,
     machine: &Machine,
     now: DateTime<Utc>,
 ) -> Result<(), LoanError> {
-    let loan = super::lock(conn, loan_id).await?;
-    let to = lifecycle::next(loan.state(), LoanAction::StartProvisioning)?;
+    let loan = lock(conn, loan_id).await?;
+    let to = lifecycle::next(loan.state, LoanAction::StartProvisioning)?;
     diesel::update(loans::table.find(loan_id))
         .set((
-            loans::state.eq(to.as_str()),
+            loans::state.eq(to),
             loans::machine_id.eq(machine.id),
             loans::updated_at.eq(now),
         ))
@@ -271,6 +263,6 @@ pub async fn start_provisioning(
         .details(json!({ "machine_id": machine.id, "fqdn": machine.fqdn })),
     )
     .await?;
-    queue::enqueue(conn, &Job::ProvisionStep { loan_id, step: 0 }, now, now).await?;
+    queue::enqueue(conn, &Job::step(Phase::Provision, loan_id, 0), now, now).await?;
     Ok(())
 }

@@ -3,14 +3,15 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::LoanError;
+use super::timeline::{fold_steps, key_comment, progress};
+use super::{authorize, LoanError};
 use crate::rules::{lifecycle, policy};
 use crate::server::models::{Loan, LoanEvent, Pool, User};
-use crate::server::policies;
 use crate::server::schema::{admin_tasks, loan_events, loans, machines, pools, users};
+use crate::server::{policies, waiting};
 use crate::types::{
-    ConnectionInfo, ExtensionOffer, LoanDetail, LoanEventView, LoanState, LoanSummary, Phase,
-    Policy, Progress,
+    ConnectionInfo, ExtensionOffer, LoanDetail, LoanId, LoanState, LoanSummary, Policy, TaskState,
+    UserId,
 };
 
 /// A loan with everything messages and links say about it.
@@ -24,8 +25,22 @@ pub struct LoanContext {
     pub borrower: User,
 }
 
+/// Reads a loan (without locking it).
+pub(super) async fn find(conn: &mut AsyncPgConnection, loan_id: LoanId) -> Result<Loan, LoanError> {
+    loans::table
+        .find(loan_id)
+        .select(Loan::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(LoanError::NotFound(loan_id))
+}
+
 /// Loads a loan with its pool, machine name and borrower.
-pub async fn context(conn: &mut AsyncPgConnection, loan_id: i64) -> Result<LoanContext, LoanError> {
+pub async fn context(
+    conn: &mut AsyncPgConnection,
+    loan_id: LoanId,
+) -> Result<LoanContext, LoanError> {
     let (loan, pool, fqdn, borrower) = loans::table
         .find(loan_id)
         .inner_join(pools::table)
@@ -56,7 +71,7 @@ type SummaryRow = (Loan, String, String, Option<String>, String, String);
 fn summary((loan, pool_slug, pool_name, machine_fqdn, name, email): SummaryRow) -> LoanSummary {
     LoanSummary {
         id: loan.id,
-        state: loan.state(),
+        state: loan.state,
         pool_slug,
         pool_name,
         machine_fqdn,
@@ -73,8 +88,8 @@ fn summary((loan, pool_slug, pool_name, machine_fqdn, name, email): SummaryRow) 
 /// Loans joined with what their rows show, newest first, optionally of one borrower.
 async fn summaries(
     conn: &mut AsyncPgConnection,
-    user_id: Option<i64>,
-    loan_id: Option<i64>,
+    user_id: Option<UserId>,
+    loan_id: Option<LoanId>,
 ) -> Result<Vec<(LoanSummary, Loan)>, LoanError> {
     let mut query = loans::table
         .inner_join(pools::table)
@@ -115,9 +130,9 @@ pub async fn list_for_user(
 }
 
 /// One person's loans, newest first.
-pub async fn list_for_user_id(
+pub(super) async fn list_for_user_id(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Vec<LoanSummary>, LoanError> {
     Ok(summaries(conn, Some(user_id), None)
         .await?
@@ -139,15 +154,13 @@ pub async fn list_all(conn: &mut AsyncPgConnection) -> Result<Vec<LoanSummary>, 
 pub async fn detail(
     conn: &mut AsyncPgConnection,
     viewer: &User,
-    loan_id: i64,
+    loan_id: LoanId,
 ) -> Result<LoanDetail, LoanError> {
     let (summary, loan) = summaries(conn, None, Some(loan_id))
         .await?
         .pop()
         .ok_or(LoanError::NotFound(loan_id))?;
-    if loan.user_id != viewer.id && !viewer.is_admin() {
-        return Err(LoanError::NotYours);
-    }
+    authorize(viewer, &loan)?;
     let pool: Pool = pools::table
         .find(loan.pool_id)
         .select(Pool::as_select())
@@ -162,7 +175,7 @@ pub async fn detail(
         .select((LoanEvent::as_select(), users::name.nullable()))
         .load(conn)
         .await?;
-    let state = loan.state();
+    let state = loan.state;
     let progress = progress(state, &rows);
     let events = fold_steps(rows);
     let connection = match (state, &summary.machine_fqdn) {
@@ -195,12 +208,12 @@ pub async fn detail(
         _ => None,
     };
     let queue_position = match state {
-        LoanState::Waiting => Some(crate::server::waiting::position(conn, &loan).await?),
+        LoanState::Waiting => Some(waiting::position(conn, &loan).await?),
         _ => None,
     };
     let waiting_for_admin: Option<String> = admin_tasks::table
         .filter(admin_tasks::loan_id.eq(loan.id))
-        .filter(admin_tasks::state.eq("open"))
+        .filter(admin_tasks::state.eq(TaskState::Open))
         .select(admin_tasks::step_name)
         .first(conn)
         .await
@@ -220,171 +233,4 @@ pub async fn detail(
         can_return: lifecycle::can_return(state),
         summary,
     })
-}
-
-/// The timeline as people read it: a step that finished shows once, with how long it took,
-/// instead of a "started" entry followed by a "done" one.
-fn fold_steps(rows: Vec<(LoanEvent, Option<String>)>) -> Vec<LoanEventView> {
-    let key = |event: &LoanEvent| {
-        let d = &event.details;
-        (
-            d["phase"].as_str().map(str::to_owned),
-            d["step"].as_u64(),
-            d["attempt"].as_i64(),
-        )
-    };
-    let mut started_at = std::collections::HashMap::new();
-    let mut finished = std::collections::HashSet::new();
-    for (event, _) in &rows {
-        match event.kind.as_str() {
-            "step_started" => {
-                started_at.insert(key(event), event.at);
-            }
-            "step_succeeded" | "step_failed" => {
-                finished.insert(key(event));
-            }
-            _ => {}
-        }
-    }
-    rows.into_iter()
-        .filter(|(event, _)| event.kind != "step_started" || !finished.contains(&key(event)))
-        .map(|(event, actor)| {
-            let started = started_at.get(&key(&event)).copied();
-            let mut message = event.message;
-            if matches!(event.kind.as_str(), "step_succeeded" | "step_failed") {
-                if let Some(start) = started {
-                    let ms = (event.at - start).num_milliseconds().max(0);
-                    message = format!("{message} ({:.1} s)", ms as f64 / 1000.0);
-                }
-            }
-            LoanEventView {
-                id: event.id,
-                at: event.at,
-                actor,
-                kind: event.kind,
-                message,
-                output: event.output,
-            }
-        })
-        .collect()
-}
-
-/// The comment part of an `authorized_keys` line (`user@host`), to remind people which key.
-fn key_comment(line: &str) -> String {
-    line.splitn(3, ' ').nth(2).unwrap_or_default().to_owned()
-}
-
-/// How far the running step list has come, read off the timeline.
-fn progress(state: LoanState, events: &[(LoanEvent, Option<String>)]) -> Option<Progress> {
-    let phase = match state {
-        LoanState::Provisioning => Phase::Provision,
-        LoanState::Returning | LoanState::Reclaiming => Phase::Reclaim,
-        LoanState::Expired => Phase::Suspend,
-        _ => return None,
-    };
-    let mut progress = Progress {
-        phase,
-        done: 0,
-        total: 0,
-        current: None,
-    };
-    for (event, _) in events {
-        let details = &event.details;
-        if details["phase"].as_str() != Some(phase.as_str()) {
-            continue;
-        }
-        let total = details["total"].as_u64().unwrap_or(0);
-        let step = details["step"].as_u64().unwrap_or(0);
-        progress.total = u32::try_from(total).unwrap_or(u32::MAX);
-        match event.kind.as_str() {
-            "step_started" => progress.current = details["name"].as_str().map(str::to_owned),
-            "waiting_for_admin" => {
-                progress.current = details["name"]
-                    .as_str()
-                    .map(|n| format!("waiting for an admin: {n}"))
-            }
-            "step_succeeded" => {
-                progress.done = progress
-                    .done
-                    .max(u32::try_from(step + 1).unwrap_or(u32::MAX));
-                progress.current = None;
-            }
-            _ => progress.current = None,
-        }
-    }
-    Some(progress)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Utc;
-    use serde_json::json;
-
-    fn event(kind: &str, details: serde_json::Value) -> (LoanEvent, Option<String>) {
-        (
-            LoanEvent {
-                id: 0,
-                loan_id: 1,
-                at: Utc::now(),
-                actor_id: None,
-                kind: kind.to_owned(),
-                message: String::new(),
-                output: None,
-                details,
-            },
-            None,
-        )
-    }
-
-    #[test]
-    fn progress_counts_finished_steps_and_names_the_running_one() {
-        let events = vec![
-            event("requested", json!({})),
-            event(
-                "step_started",
-                json!({"phase":"provision","step":0,"total":3,"name":"Power on"}),
-            ),
-            event(
-                "step_succeeded",
-                json!({"phase":"provision","step":0,"total":3,"name":"Power on"}),
-            ),
-            event(
-                "step_started",
-                json!({"phase":"provision","step":1,"total":3,"name":"Re-image"}),
-            ),
-        ];
-        let p = progress(LoanState::Provisioning, &events).unwrap();
-        assert_eq!((p.done, p.total), (1, 3));
-        assert_eq!(p.current.as_deref(), Some("Re-image"));
-    }
-
-    #[test]
-    fn a_finished_step_shows_once_with_its_duration() {
-        let step = json!({"phase":"provision","step":0,"total":2,"name":"Power on","attempt":1});
-        let mut started = event("step_started", step.clone());
-        let mut done = event("step_succeeded", step);
-        started.0.message = "Step 1 of 2: Power on: started".into();
-        done.0.message = "Step 1 of 2: Power on: done".into();
-        done.0.at = started.0.at + chrono::Duration::milliseconds(1500);
-        let running = event(
-            "step_started",
-            json!({"phase":"provision","step":1,"total":2,"name":"Re-image","attempt":1}),
-        );
-        let folded = fold_steps(vec![started, done, running]);
-        let kinds: Vec<&str> = folded.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["step_succeeded", "step_started"]);
-        assert_eq!(folded[0].message, "Step 1 of 2: Power on: done (1.5 s)");
-    }
-
-    #[test]
-    fn no_progress_outside_running_phases() {
-        assert_eq!(progress(LoanState::Ready, &[]), None);
-    }
-
-    #[test]
-    fn the_key_comment_is_the_third_field() {
-        assert_eq!(key_comment("ssh-ed25519 AAAA ada@laptop"), "ada@laptop");
-        assert_eq!(key_comment("ssh-ed25519 AAAA"), "");
-    }
 }

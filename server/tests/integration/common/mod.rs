@@ -1,12 +1,17 @@
-//! What the server's integration tests share: a database of their own (cloned from a migrated
-//! template, so tests run in parallel without seeing each other), fixtures, step scripts, and a
-//! worker whose clock the test moves.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! What the server's integration tests share: the `World` a test builds (a database of its own,
+//! cloned from a migrated template so tests run in parallel; pools, people, workers), step
+//! scripts, a real SMTP server, HTTP helpers for the router, and measured scenarios.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod db;
-pub mod fixtures;
+pub mod http;
 pub mod scenarios;
+pub mod scripts;
 pub mod smtp;
+pub mod world;
 
 pub use db::TestDb;
-pub use fixtures::*;
+pub use scripts::step;
+pub use world::*;
+
+pub use app::types::{LoanId, MachineId, PoolId, UserId};

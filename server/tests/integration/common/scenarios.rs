@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::server::{lifecycle, loans, queue, Clock};
-use app::types::{Action, Role};
+use app::server::{loans, queue};
+use app::types::Action;
 use chrono::{DurationRound, Utc};
 use diesel::prelude::*;
 
@@ -14,6 +14,7 @@ use super::*;
 #[derive(Clone, Copy, Debug)]
 pub struct Spread {
     pub count: usize,
+    pub min: f64,
     pub p50: f64,
     pub p99: f64,
     pub max: f64,
@@ -25,6 +26,7 @@ impl Spread {
         let at = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
         Self {
             count: values.len(),
+            min: values.first().copied().unwrap_or_default(),
             p50: at(0.50),
             p99: at(0.99),
             max: values.last().copied().unwrap_or_default(),
@@ -35,33 +37,26 @@ impl Spread {
 /// `n` ready loans whose deadlines are spread over one clock minute (real time), a worker
 /// running as `loaner serve` runs it, and how late after its deadline each reclaim started.
 /// The clean-up steps take 200 ms each, so the work lane is busy while the timers fire.
-pub async fn reclaim_lateness(db: &TestDb, n: usize) -> Spread {
-    let pool = db.pool();
-    let clock = Clock::system();
-    let scripts = Scripts::new();
-    let nap = scripts.write("nap.sh", "sleep 0.2\necho cleaned");
-    let mut conn = pool.get().await.unwrap();
-    let mut spec = PoolSpec::new("burst", &scripts);
+pub async fn reclaim_lateness(w: &World, n: usize) -> Spread {
+    let nap = w.scripts.write("nap.sh", "sleep 0.2\necho cleaned");
+    let mut spec = w.pool_spec("burst");
     spec.machines = n;
     spec.provision = vec![];
     spec.reclaim = vec![step("Wipe", Action::Reimage, &nap)];
-    insert_pool(&mut conn, spec).await;
-    let dana = user(&mut conn, "Dana", Role::Developer).await;
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
-        ids.push(
-            loans::request(&mut conn, &dana, &request("burst"), clock.now())
-                .await
-                .unwrap(),
-        );
+        ids.push(w.borrow(&dana, "burst").await);
     }
-    drain(&worker(db, &pool, &clock), &clock, &pool).await;
+    w.drain().await;
+    let mut conn = w.conn().await;
 
     // Deadlines spread over one minute, starting 8 s from now.
     let minute = (Utc::now() + chrono::Duration::seconds(8))
         .duration_trunc(chrono::Duration::milliseconds(1))
         .unwrap();
-    let sql = db.sql().await;
+    let sql = w.sql().await;
     for (i, id) in ids.iter().enumerate() {
         let deadline = minute + chrono::Duration::milliseconds((i as i64 * 60_000) / n as i64);
         diesel_async::RunQueryDsl::execute(
@@ -73,7 +68,7 @@ pub async fn reclaim_lateness(db: &TestDb, n: usize) -> Spread {
         .unwrap();
         let context = loans::context(&mut conn, *id).await.unwrap();
         queue::cancel_deadline_jobs(&mut conn, *id).await.unwrap();
-        lifecycle::arm_deadline(&mut conn, *id, &context.pool, deadline, &[], clock.now())
+        loans::arm_deadline(&mut conn, *id, &context.pool, deadline, &[], w.clock.now())
             .await
             .unwrap();
     }
@@ -81,14 +76,14 @@ pub async fn reclaim_lateness(db: &TestDb, n: usize) -> Spread {
 
     let mut config = jobs_config();
     config.poll_secs = 5;
-    let worker = Arc::new(server::jobs::Worker::new(worker_deps(
-        db, &pool, &clock, config,
-    )));
+    let worker = Arc::new(server::jobs::Worker::new(
+        w.deps(config, server::mail::Mailer::Mailbox),
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
     let started = Instant::now();
     let counted = "SELECT count(*) FROM loan_events WHERE kind = 'reclaim_started'";
-    while count(&sql, counted).await < n as i64 {
+    while w.count(counted).await < n as i64 {
         assert!(
             started.elapsed() < Duration::from_secs(180),
             "the reclaims did not all start"

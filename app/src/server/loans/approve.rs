@@ -6,32 +6,33 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::events::{self, Event, EventKind};
-use super::loans::{self, LoanError, ACTIVE};
-use super::models::{Loan, User};
-use super::schema::loans as loans_table;
-use super::{audit, mail, pools};
+use super::request::approve_and_assign;
+use super::views::list_for_user_id;
+use super::{admin_only, lock, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self, LoanAction};
 use crate::rules::policy::format_hours;
-use crate::types::{ApprovalRow, LoanState, MailKind};
+use crate::rules::validate;
+use crate::server::events::{self, Event};
+use crate::server::models::{Loan, User};
+use crate::server::schema::loans as loans_table;
+use crate::server::{audit, mail, pools};
+use crate::types::{ApprovalRow, EventKind, LoanId, LoanState, MailKind};
 
 /// Approves a request, for `duration_hours` if the admin shortens it. Returns the loan's state
 /// afterwards (provisioning, or waiting when no machine is free).
 pub async fn approve(
     conn: &mut AsyncPgConnection,
     admin: &User,
-    loan_id: i64,
+    loan_id: LoanId,
     duration_hours: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<LoanState, LoanError> {
-    if !admin.is_admin() {
-        return Err(LoanError::NotYours);
-    }
+    admin_only(admin)?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(admin), now).await?;
-        let loan = loans::lock(conn, loan_id).await?;
-        lifecycle::next(loan.state(), LoanAction::Approve)?;
+        let loan = lock(conn, loan_id).await?;
+        lifecycle::next(loan.state, LoanAction::Approve)?;
         if let Some(hours) = duration_hours {
             if hours < 1 || hours > loan.duration_hours {
                 return Err(LoanError::Invalid(vec![FieldError::new(
@@ -72,7 +73,7 @@ pub async fn approve(
             }
         }
         let pool = pools::find(conn, loan.pool_id).await?;
-        let state = loans::approve_and_assign(conn, loan.id, &pool, Some(admin), true, now).await?;
+        let state = approve_and_assign(conn, loan.id, &pool, Some(admin), true, now).await?;
         mail::send(conn, MailKind::Approved, loan.id, None, now).await?;
         Ok(state)
     })
@@ -84,7 +85,7 @@ pub async fn approve(
 pub async fn approve_many(
     conn: &mut AsyncPgConnection,
     admin: &User,
-    loan_ids: &[i64],
+    loan_ids: &[LoanId],
     duration_hours: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<(), LoanError> {
@@ -101,28 +102,24 @@ pub async fn approve_many(
 pub async fn deny(
     conn: &mut AsyncPgConnection,
     admin: &User,
-    loan_id: i64,
+    loan_id: LoanId,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), LoanError> {
-    if !admin.is_admin() {
-        return Err(LoanError::NotYours);
-    }
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(LoanError::Invalid(vec![FieldError::new(
-            "reason",
-            "Say why, so the requester knows what to do instead.",
-        )]));
-    }
+    admin_only(admin)?;
+    let reason = validate::note(
+        reason,
+        "Say why, so the requester knows what to do instead.",
+    )
+    .map_err(|m| LoanError::Invalid(vec![FieldError::new("reason", m)]))?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(admin), now).await?;
-        let loan = loans::lock(conn, loan_id).await?;
-        let denied = lifecycle::next(loan.state(), LoanAction::Deny)?;
+        let loan = lock(conn, loan_id).await?;
+        let denied = lifecycle::next(loan.state, LoanAction::Deny)?;
         diesel::update(loans_table::table.find(loan.id))
             .set((
-                loans_table::state.eq(denied.as_str()),
-                loans_table::decision_reason.eq(reason),
+                loans_table::state.eq(denied),
+                loans_table::decision_reason.eq(&reason),
                 loans_table::approved_by.eq(admin.id),
                 loans_table::ended_at.eq(now),
                 loans_table::updated_at.eq(now),
@@ -149,14 +146,14 @@ pub async fn deny(
 /// Requests waiting for an admin, oldest first, each with its requester's current loans.
 pub async fn queue(conn: &mut AsyncPgConnection) -> Result<Vec<ApprovalRow>, LoanError> {
     let requested: Vec<Loan> = loans_table::table
-        .filter(loans_table::state.eq(LoanState::Requested.as_str()))
+        .filter(loans_table::state.eq(LoanState::Requested))
         .order(loans_table::requested_at.asc())
         .select(Loan::as_select())
         .load(conn)
         .await?;
     let mut rows = Vec::with_capacity(requested.len());
     for loan in requested {
-        let all = loans::list_for_user_id(conn, loan.user_id).await?;
+        let all = list_for_user_id(conn, loan.user_id).await?;
         let (this, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|s| s.id == loan.id);
         let Some(summary) = this.into_iter().next() else {
             continue;
@@ -166,7 +163,7 @@ pub async fn queue(conn: &mut AsyncPgConnection) -> Result<Vec<ApprovalRow>, Loa
             duration_hours: loan.duration_hours,
             current_loans: others
                 .into_iter()
-                .filter(|s| ACTIVE.contains(&s.state))
+                .filter(|s| LoanState::ACTIVE.contains(&s.state))
                 .collect(),
         });
     }

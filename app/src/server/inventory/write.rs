@@ -1,178 +1,18 @@
-//! The inventory: pools and machines, created and changed by admins in the UI or by
-//! `loaner inventory sync FILE`. Every change is checked first (all problems reported at once,
-//! nothing stored) and written in one transaction; the audit triggers record it.
+//! Writing checked pools, machines and the site policy, in one transaction each (or in the
+//! caller's, for inventory sync).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::loans::LoanError;
-use super::models::{Machine, NewMachine, User};
-use super::schema::{loans, machines, pools, site_policy};
-use super::{audit, db::is_unique_violation, policies, waiting, DbError};
-use crate::error::{AppError, FieldError};
+use super::{check_machine, check_pool, invalid, InventoryError, MachineSpec, PoolSpec};
 use crate::rules::{policy, validate};
-use crate::types::{LoanState, MachineState, PolicyOverrides, SiteDefaults, Step};
-
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error("invalid fields")]
-    Invalid(Vec<FieldError>),
-    #[error("{0} was not found.")]
-    NotFound(String),
-    #[error(transparent)]
-    Loan(#[from] LoanError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<diesel::result::Error> for InventoryError {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Db(err.into())
-    }
-}
-
-impl From<InventoryError> for AppError {
-    fn from(err: InventoryError) -> Self {
-        match err {
-            InventoryError::Invalid(fields) => AppError::Validation(fields),
-            InventoryError::NotFound(what) => AppError::NotFound(what),
-            InventoryError::Loan(loan) => loan.into(),
-            InventoryError::Db(db) => db.into(),
-        }
-    }
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> InventoryError {
-    InventoryError::Invalid(vec![FieldError::new(field, message)])
-}
-
-/// A pool as an admin or an inventory file describes it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PoolSpec {
-    pub slug: String,
-    pub name: String,
-    pub description: String,
-    pub platform: String,
-    pub image_name: String,
-    pub image_version: String,
-    pub login_user: String,
-    pub provision_steps: Vec<Step>,
-    pub reclaim_steps: Vec<Step>,
-    pub policy: PolicyOverrides,
-    /// Settings every machine of the pool shares; a machine's own settings win.
-    pub driver_settings: serde_json::Value,
-}
-
-/// A machine as an admin or an inventory file describes it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MachineSpec {
-    pub fqdn: String,
-    pub pool: String,
-    pub driver_settings: serde_json::Value,
-    pub notes: String,
-}
-
-const SETTINGS_SHAPE: &str =
-    "Driver settings are a JSON object, like {\"env\": {\"BMC\": \"bmc-01\"}}.";
-
-/// Checks and normalises a pool, against the site's defaults for the policy it inherits.
-pub fn check_pool(spec: &PoolSpec, site: &SiteDefaults) -> Result<PoolSpec, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut keep = |field: &str, result: Result<String, String>| {
-        result
-            .map_err(|m| errors.push(FieldError::new(field, m)))
-            .unwrap_or_default()
-    };
-    let checked = PoolSpec {
-        slug: keep("slug", validate::slug(&spec.slug)),
-        name: keep("name", validate::short_text(&spec.name, "name", 120)),
-        description: spec.description.trim().to_owned(),
-        platform: keep(
-            "platform",
-            validate::short_text(&spec.platform, "platform", 80),
-        ),
-        image_name: keep(
-            "image_name",
-            validate::short_text(&spec.image_name, "image name", 120),
-        ),
-        image_version: keep(
-            "image_version",
-            validate::short_text(&spec.image_version, "image version", 80),
-        ),
-        login_user: keep("login_user", login_user(&spec.login_user)),
-        provision_steps: spec.provision_steps.clone(),
-        reclaim_steps: spec.reclaim_steps.clone(),
-        policy: spec.policy.clone(),
-        driver_settings: spec.driver_settings.clone(),
-    };
-    if !spec.driver_settings.is_object() {
-        errors.push(FieldError::new("driver_settings", SETTINGS_SHAPE));
-    }
-    if spec.description.chars().count() > 10_000 {
-        errors.push(FieldError::new(
-            "description",
-            "Keep the description under 10,000 characters.",
-        ));
-    }
-    if let Err(m) = validate::steps(&spec.provision_steps) {
-        errors.push(FieldError::new("provision_steps", m));
-    }
-    if let Err(m) = validate::steps(&spec.reclaim_steps) {
-        errors.push(FieldError::new("reclaim_steps", m));
-    }
-    if let Err((field, m)) = policy::check_policy(&policy::resolve(site, &spec.policy)) {
-        errors.push(FieldError::new(field, m));
-    }
-    if errors.is_empty() {
-        Ok(checked)
-    } else {
-        Err(errors)
-    }
-}
-
-fn login_user(input: &str) -> Result<String, String> {
-    let user = input.trim();
-    let ok = !user.is_empty()
-        && user.len() <= 32
-        && user
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-    if ok {
-        Ok(user.to_owned())
-    } else {
-        Err("Use a Unix user name like builder.".into())
-    }
-}
-
-/// Checks and normalises a machine.
-pub fn check_machine(spec: &MachineSpec) -> Result<MachineSpec, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let fqdn = validate::fqdn(&spec.fqdn)
-        .map_err(|m| errors.push(FieldError::new("fqdn", m)))
-        .unwrap_or_default();
-    if !spec.driver_settings.is_object() {
-        errors.push(FieldError::new("driver_settings", SETTINGS_SHAPE));
-    }
-    if spec.notes.chars().count() > 2000 {
-        errors.push(FieldError::new(
-            "notes",
-            "Keep the notes under 2,000 characters.",
-        ));
-    }
-    if errors.is_empty() {
-        Ok(MachineSpec {
-            fqdn,
-            ..spec.clone()
-        })
-    } else {
-        Err(errors)
-    }
-}
+use crate::server::commands::CommandsDir;
+use crate::server::models::{NewMachine, User};
+use crate::server::schema::{machines, pools, site_policy};
+use crate::server::waiting;
+use crate::server::{audit, db::is_unique_violation, machines as machine_states, policies};
+use crate::types::{MachineId, MachineState, PolicyOverrides, PoolId, SiteDefaults};
 
 fn groups(policy: &PolicyOverrides) -> Option<Vec<Option<String>>> {
     policy
@@ -187,10 +27,11 @@ pub async fn save_pool(
     actor: &User,
     existing: Option<&str>,
     spec: &PoolSpec,
+    commands: &CommandsDir,
     now: DateTime<Utc>,
-) -> Result<i64, InventoryError> {
+) -> Result<PoolId, InventoryError> {
     let site = policies::site_defaults(conn).await?;
-    let spec = check_pool(spec, &site).map_err(InventoryError::Invalid)?;
+    let spec = check_pool(spec, &site, commands).map_err(InventoryError::Invalid)?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(actor), now).await?;
         write_pool(conn, existing, &spec, now).await
@@ -204,7 +45,7 @@ pub async fn write_pool(
     existing: Option<&str>,
     spec: &PoolSpec,
     now: DateTime<Utc>,
-) -> Result<i64, InventoryError> {
+) -> Result<PoolId, InventoryError> {
     let p = &spec.policy;
     let values = (
         pools::slug.eq(&spec.slug),
@@ -218,7 +59,7 @@ pub async fn write_pool(
         pools::reclaim_steps.eq(serde_json::to_value(&spec.reclaim_steps).unwrap_or_default()),
         pools::driver_settings.eq(&spec.driver_settings),
         (
-            pools::approval_mode.eq(p.approval_mode.map(|m| m.as_str())),
+            pools::approval_mode.eq(p.approval_mode),
             pools::default_duration_hours.eq(p.default_duration_hours),
             pools::max_duration_hours.eq(p.max_duration_hours),
             pools::extension_hours.eq(p.extension_hours),
@@ -290,10 +131,10 @@ pub async fn set_pool_retired(
 pub async fn save_machine(
     conn: &mut AsyncPgConnection,
     actor: &User,
-    id: Option<i64>,
+    id: Option<MachineId>,
     spec: &MachineSpec,
     now: DateTime<Utc>,
-) -> Result<i64, InventoryError> {
+) -> Result<MachineId, InventoryError> {
     let spec = check_machine(spec).map_err(InventoryError::Invalid)?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(actor), now).await?;
@@ -306,11 +147,11 @@ pub async fn save_machine(
 /// waiting line at once.
 pub async fn write_machine(
     conn: &mut AsyncPgConnection,
-    id: Option<i64>,
+    id: Option<MachineId>,
     spec: &MachineSpec,
     now: DateTime<Utc>,
-) -> Result<i64, InventoryError> {
-    let pool_id: i64 = pools::table
+) -> Result<MachineId, InventoryError> {
+    let pool_id: PoolId = pools::table
         .filter(pools::slug.eq(&spec.pool))
         .select(pools::id)
         .first(conn)
@@ -355,7 +196,7 @@ pub async fn write_machine(
         Err(diesel::result::Error::NotFound) => {
             return Err(InventoryError::NotFound(format!(
                 "Machine {}",
-                id.unwrap_or_default()
+                id.map_or(0, |id| id.0)
             )))
         }
         Err(err) if is_unique_violation(&err, "machines_fqdn_key") => {
@@ -376,12 +217,11 @@ pub async fn write_machine(
 pub async fn set_machine_state(
     conn: &mut AsyncPgConnection,
     actor: &User,
-    id: i64,
+    id: MachineId,
     target: MachineState,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<MachineState, InventoryError> {
-    let reason = reason.trim();
     if !matches!(
         target,
         MachineState::Available
@@ -394,68 +234,17 @@ pub async fn set_machine_state(
             "Choose available, maintenance, broken or retired.",
         ));
     }
-    if target != MachineState::Available && reason.is_empty() {
-        return Err(invalid(
-            "reason",
-            "Say why, for whoever looks at the machine next.",
-        ));
+    let reason = match target {
+        MachineState::Available => validate::optional_note(reason),
+        _ => validate::note(reason, "Say why, for whoever looks at the machine next."),
     }
+    .map_err(|m| invalid("reason", m))?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(actor), now).await?;
-        let machine: Machine = machines::table
-            .find(id)
-            .for_update()
-            .select(Machine::as_select())
-            .first(conn)
-            .await
-            .optional()?
+        let machine = machine_states::lock(conn, id)
+            .await?
             .ok_or_else(|| InventoryError::NotFound(format!("Machine {id}")))?;
-        let in_loan: bool = diesel::select(diesel::dsl::exists(
-            loans::table.filter(loans::machine_id.eq(id)).filter(
-                loans::state.eq_any(
-                    LoanState::ALL
-                        .iter()
-                        .filter(|s| s.holds_machine())
-                        .map(|s| s.as_str()),
-                ),
-            ),
-        ))
-        .get_result(conn)
-        .await?;
-        let busy = in_loan
-            || matches!(
-                machine.state(),
-                MachineState::Provisioning | MachineState::Loaned | MachineState::Reclaiming
-            );
-        if busy {
-            let (hold, why) = match target {
-                MachineState::Available => (None, None),
-                other => (Some(other.as_str()), Some(reason)),
-            };
-            diesel::update(machines::table.find(id))
-                .set((
-                    machines::hold_state.eq(hold),
-                    machines::hold_reason.eq(why),
-                    machines::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
-            return Ok(machine.state());
-        }
-        diesel::update(machines::table.find(id))
-            .set((
-                machines::state.eq(target.as_str()),
-                machines::state_reason.eq((target != MachineState::Available).then_some(reason)),
-                machines::hold_state.eq(None::<String>),
-                machines::hold_reason.eq(None::<String>),
-                machines::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-        if target == MachineState::Available {
-            waiting::fill(conn, machine.pool_id, now).await?;
-        }
-        Ok(target)
+        Ok(machine_states::set_or_hold(conn, &machine, target, Some(&reason), now).await?)
     })
     .await
 }
@@ -482,7 +271,7 @@ pub async fn save_site_policy(
         audit::stamp(conn, Some(actor), now).await?;
         diesel::update(site_policy::table)
             .set((
-                site_policy::approval_mode.eq(site.approval_mode.as_str()),
+                site_policy::approval_mode.eq(site.approval_mode),
                 site_policy::default_duration_hours.eq(site.default_duration_hours),
                 site_policy::max_duration_hours.eq(site.max_duration_hours),
                 site_policy::extension_hours.eq(site.extension_hours),

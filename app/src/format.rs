@@ -1,4 +1,4 @@
-//! How times and durations read on the pages.
+//! How times and durations read, on the pages and in emails.
 
 use chrono::{DateTime, Utc};
 

@@ -1,0 +1,12 @@
+//! Domain vocabulary shared by the server and the browser: typed ids, states and kinds, steps and
+//! policies, and the views that server functions return. No I/O here.
+
+mod enums;
+mod ids;
+mod policy;
+mod views;
+
+pub use enums::*;
+pub use ids::*;
+pub use policy::*;
+pub use views::*;

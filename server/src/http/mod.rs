@@ -1,0 +1,100 @@
+//! The HTTP surface: the Leptos app and its server functions, static files, health checks, and
+//! the layers in front of them (outermost first): tracing, compression, security headers, the
+//! host check, the body limit, rate limits, and the cross-site and admin-page guards.
+
+mod audit_csv;
+pub mod guard;
+pub mod headers;
+pub mod limits;
+mod refusal;
+
+use app::server::AppState;
+use app::{shell, App};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use diesel_async::RunQueryDsl;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::trace::TraceLayer;
+
+/// The whole web application.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    let fallback_state = state.clone();
+    let mut router = Router::new();
+    if state.site.test_clock && state.site.dev_login_allowed() {
+        tracing::warn!("the test clock is on: POST /_test/clock moves this server's time");
+        router = router.route("/_test/clock", post(move_clock));
+    }
+    router
+        .route("/admin/audit.csv", get(audit_csv::export))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            move || provide_context(fallback_state.clone()), shell
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::requests,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::rate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::body_size,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::host))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::security_headers,
+        ))
+        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(5)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+#[derive(serde::Deserialize)]
+struct ClockMove {
+    advance_secs: i64,
+}
+
+/// Tests only: moves the server's clock forward and wakes the workers to look at their timers.
+async fn move_clock(State(state): State<AppState>, Form(step): Form<ClockMove>) -> Response {
+    state
+        .clock
+        .advance(chrono::Duration::seconds(step.advance_secs));
+    if let Ok(mut conn) = state.conn().await {
+        let _ = app::server::queue::notify(&mut conn).await;
+    }
+    state.clock.now().to_rfc3339().into_response()
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The process can serve: the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let ok = match state.conn().await {
+        Ok(mut conn) => diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if ok {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
