@@ -42,6 +42,9 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("{0}")]
     Conflict(String),
+    /// The request itself could not be read (a number that is not one, a missing argument).
+    #[error("The request could not be read: {0}")]
+    BadRequest(String),
     #[error("Something went wrong on our side. It has been logged; please try again.")]
     Internal,
     #[error("Could not talk to the server: {0}")]
@@ -75,6 +78,7 @@ impl AppError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Internal | Self::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,7 +97,20 @@ impl From<crate::server::limits::RateLimited> for AppError {
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
+    /// On the server, arguments that do not deserialize are the caller's fault: 400, not 500.
+    /// In the browser, every such error is the trip to the server failing.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        #[cfg(feature = "ssr")]
+        if let ServerFnErrorErr::Args(message)
+        | ServerFnErrorErr::MissingArg(message)
+        | ServerFnErrorErr::Deserialization(message) = &value
+        {
+            let err = Self::BadRequest(message.clone());
+            if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(err.status());
+            }
+            return err;
+        }
         Self::Transport(value.to_string())
     }
 }

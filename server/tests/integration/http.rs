@@ -393,3 +393,19 @@ async fn opening_a_link_like_a_mail_scanner_changes_nothing_and_its_button_works
     let unknown = site.page(&format!("/l/{}", "ab".repeat(32)), None).await;
     assert!(unknown.body.contains("This link is not valid"));
 }
+
+#[tokio::test]
+async fn a_missing_task_or_loan_is_named_for_what_it_is() {
+    let (_w, site) = with_one_pool().await;
+    let admin = site.sign_in("Rex", "admin").await;
+    let task = site
+        .call("/api/admin/close_task", Some(&admin), "id=999&outcome=done")
+        .await;
+    assert_eq!(task.status, StatusCode::NOT_FOUND);
+    assert!(task.body.contains("Task 999"), "{}", task.body);
+    let targets = site
+        .call("/api/admin/move_targets", Some(&admin), "id=999")
+        .await;
+    assert_eq!(targets.status, StatusCode::NOT_FOUND);
+    assert!(targets.body.contains("Loan 999"), "{}", targets.body);
+}

@@ -115,3 +115,134 @@ async fn an_smtp_outage_delays_a_reminder_which_then_arrives_exactly_once() {
         .get(0);
     assert_eq!(sent, 1);
 }
+
+#[tokio::test]
+async fn a_sent_message_keeps_no_usable_link_and_old_bodies_are_purged() {
+    let sink = SmtpSink::start().await;
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let worker = smtp_worker(&w, &sink);
+    let mut ask = request("build");
+    ask.duration_hours = "2".into();
+    let id = loans::request(&mut conn, &dana, &ask, w.clock.now())
+        .await
+        .unwrap();
+    w.drain_with(&worker).await;
+    w.clock.advance(Duration::minutes(61));
+    w.drain_with(&worker).await;
+
+    let reminder = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.subject.contains("goes back"))
+        .expect("the reminder arrived");
+    let tokens = smtp::links(&reminder.text);
+    assert_eq!(tokens.len(), 2, "return and extend");
+    let sql = w.sql().await;
+    let stored = sql
+        .query_one(
+            "SELECT body_text || body_html FROM emails WHERE kind = 'reminder' AND loan_id = $1",
+            &[&id.0],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    for token in &tokens {
+        assert!(
+            !stored.contains(token.as_str()),
+            "the stored copy holds a usable link"
+        );
+    }
+    assert_eq!(
+        stored.matches(server::mail::REDACTED).count(),
+        4,
+        "two links, text and HTML"
+    );
+    // The person's own copy still works.
+    let view = app::server::links::inspect(&mut conn, &tokens[0], w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(view.status, app::types::LinkStatus::Valid);
+
+    // After the retention period, the text is gone; the row stays so nothing is sent twice.
+    let purged = server::jobs::purge_mail_before(&mut conn, w.clock.now() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 2, "the ready message and the reminder");
+    let left: Vec<(String, String)> = sql
+        .query("SELECT subject, body_text FROM emails ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(left
+        .iter()
+        .all(|(subject, body)| !subject.is_empty() && body == server::jobs::PURGED));
+}
+
+/// Every kind of message, drafted from a real loan in the state that sends it and rendered with
+/// strict templates: a template that uses a variable its message does not supply fails here.
+#[tokio::test]
+async fn every_message_renders_from_the_context_its_job_builds() {
+    use app::types::{LoanState, MailKind};
+    use server::mail::{messages, MailJob, Templates};
+
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let mut spec = w.pool_spec("build");
+    spec.grace_period_minutes = 60;
+    w.add_pool(spec).await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let id = w.borrow(&dana, "build").await;
+    w.drain().await;
+    let sql = w.sql().await;
+    let deadline = loans::context(&mut conn, id).await.unwrap().loan.expires_at;
+    let templates = Templates::load().unwrap();
+    let now = w.clock.now();
+    let set_state = async |state: LoanState| {
+        sql.execute(
+            "UPDATE loans SET state = $2, expired_at = now() WHERE id = $1",
+            &[&id.0, &state.as_str()],
+        )
+        .await
+        .unwrap();
+    };
+    for kind in MailKind::ALL {
+        let (state, about, to_user) = match kind {
+            MailKind::Reminder => (LoanState::Ready, deadline, None),
+            MailKind::Expired => (LoanState::Expired, deadline, None),
+            MailKind::NeedsApproval => (LoanState::Requested, None, Some(rex.id)),
+            MailKind::TaskOpened => (LoanState::Provisioning, None, Some(rex.id)),
+            MailKind::Approved => (LoanState::Waiting, None, None),
+            MailKind::Digest => (LoanState::Ready, Some(now + Duration::hours(12)), None),
+            _ => (LoanState::Ready, None, None),
+        };
+        set_state(state).await;
+        let job = MailJob {
+            kind: *kind,
+            loan_id: (*kind != MailKind::Digest).then_some(id),
+            about,
+            offset_minutes: None,
+            to_user,
+        };
+        let draft = messages::draft(&mut conn, &job, "http://loaner.test", now)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{kind}: nothing to send"));
+        assert!(!draft.recipients.is_empty(), "{kind}");
+        let composed = templates
+            .render(*kind, draft.subject, "http://loaner.test", draft.context)
+            .unwrap_or_else(|e| panic!("{kind}: {e:#}"));
+        assert!(!composed.text.trim().is_empty(), "{kind}");
+        assert!(composed.html.contains("<html"), "{kind}");
+        assert!(
+            !composed.text.contains("none"),
+            "{kind}: an empty value printed:\n{}",
+            composed.text
+        );
+    }
+}

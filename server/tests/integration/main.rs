@@ -17,4 +17,5 @@ mod oversight;
 mod platform;
 mod precision;
 mod queue;
+mod security;
 mod waiting;

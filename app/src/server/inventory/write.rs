@@ -72,6 +72,9 @@ pub async fn write_pool(
         ),
         pools::updated_at.eq(now),
     );
+    if let Some(slug) = existing.filter(|slug| validate::slug(slug).is_err()) {
+        return Err(InventoryError::NotFound(format!("Pool \"{slug}\"")));
+    }
     let result = match existing {
         None => {
             diesel::insert_into(pools::table)
@@ -110,6 +113,9 @@ pub async fn set_pool_retired(
     retired: bool,
     now: DateTime<Utc>,
 ) -> Result<(), InventoryError> {
+    if validate::slug(slug).is_err() {
+        return Err(InventoryError::NotFound(format!("Pool \"{slug}\"")));
+    }
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(actor), now).await?;
         let changed = diesel::update(pools::table.filter(pools::slug.eq(slug)))
@@ -151,18 +157,22 @@ pub async fn write_machine(
     spec: &MachineSpec,
     now: DateTime<Utc>,
 ) -> Result<MachineId, InventoryError> {
+    let no_such_pool = || {
+        invalid(
+            "pool",
+            format!("There is no pool called \"{}\".", spec.pool),
+        )
+    };
+    if validate::slug(&spec.pool).is_err() {
+        return Err(no_such_pool());
+    }
     let pool_id: PoolId = pools::table
         .filter(pools::slug.eq(&spec.pool))
         .select(pools::id)
         .first(conn)
         .await
         .optional()?
-        .ok_or_else(|| {
-            invalid(
-                "pool",
-                format!("There is no pool called \"{}\".", spec.pool),
-            )
-        })?;
+        .ok_or_else(no_such_pool)?;
     let result = match id {
         None => {
             diesel::insert_into(machines::table)

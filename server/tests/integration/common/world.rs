@@ -259,14 +259,26 @@ impl World {
         .expect("app state")
     }
 
+    /// What a worker needs: this world's database, clock and commands folder.
     pub fn deps(&self, config: JobsConfig, mailer: Mailer) -> Arc<WorkerDeps> {
+        let drivers = Drivers::new(vec![Arc::new(CommandDriver {
+            commands: self.commands(),
+            default_timeout: std::time::Duration::from_secs(30),
+        })]);
+        self.deps_with(config, mailer, drivers)
+    }
+
+    /// What a worker needs, with `drivers` instead of the command driver.
+    pub fn deps_with(
+        &self,
+        config: JobsConfig,
+        mailer: Mailer,
+        drivers: Drivers,
+    ) -> Arc<WorkerDeps> {
         Arc::new(WorkerDeps {
             db: self.pool.clone(),
             clock: self.clock.clone(),
-            drivers: Drivers::new(vec![Arc::new(CommandDriver {
-                commands: self.commands(),
-                default_timeout: std::time::Duration::from_secs(30),
-            })]),
+            drivers,
             database_url: self.db.url.clone(),
             config,
             site: self.site(),
