@@ -70,6 +70,9 @@ export default defineConfig({
       LOANER_MAIL__FROM: 'Loaner <loaner@loaner.test>',
       LOANER_TEST_CLOCK: 'true',
       LOANER_JOBS__POLL_SECS: '1',
+      // Every test signs its people in from this one address; the sign-in limit itself is
+      // tested over HTTP (server/tests/integration/security.rs).
+      LOANER_LIMITS__SIGN_INS_PER_MINUTE: '1000',
     },
    },
   ],

@@ -3,6 +3,7 @@ import { expect, type APIRequestContext, type Browser, type Page } from '@playwr
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import PostalMime from 'postal-mime';
+import AxeBuilder from '@axe-core/playwright';
 
 export const SSH_KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN2f8Txvd4Df7k7+yCspE9CRdOHU+q8ScWEUPH01OALC ada@laptop';
@@ -26,15 +27,35 @@ export function person(prefix: string) {
 
 /**
  * Makes `page.goto` wait until the page is hydrated (interactive), so a test never clicks a
- * button whose handler is not attached yet.
+ * button whose handler is not attached yet, and fails the test if the page's
+ * Content-Security-Policy refused anything it loads or runs (an inline script without the nonce,
+ * an inline style).
  */
 export function waitForHydration(page: Page) {
+  const refused: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy|Refused to/i.test(message.text())) {
+      refused.push(message.text());
+    }
+  });
   const goto = page.goto.bind(page);
   page.goto = async (url: string, options?: Parameters<Page['goto']>[1]) => {
     const response = await goto(url, options);
     await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30_000 });
+    expect(refused, `the page's security policy refused something on ${url}`).toEqual([]);
     return response;
   };
+}
+
+/** Fails when the page has accessibility problems axe-core finds against WCAG 2.1 AA. */
+export async function expectAccessible(page: Page, what: string) {
+  const results = await new AxeBuilder({ page })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'])
+    .analyze();
+  const problems = results.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`,
+  );
+  expect(problems, `accessibility of ${what}`).toEqual([]);
 }
 
 /** A new page in a browser context of its own (another person), hydration-aware. */

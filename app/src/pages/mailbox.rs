@@ -99,6 +99,11 @@ fn Message(mail: MailView) -> impl IntoView {
             <dt>"Sent"</dt><dd>{mail.summary.sent_at.map(format::when).unwrap_or_else(|| "not yet".into())}</dd>
             <dt>"Kind"</dt><dd>{mail.summary.kind.label()}</dd>
         </dl>
+        {(mail.summary.transport.as_deref() == Some("smtp")).then(|| view! {
+            <div class="notice notice-info" data-testid="links-removed">
+                <p>"This message was sent over SMTP. Its one-click links were removed from this stored copy when it was sent, so a copy of the database cannot return, extend, approve or deny anything; the links in the received email still work."</p>
+            </div>
+        })}
         <iframe class="mail-html" title="HTML version" data-testid="mail-html" srcdoc=html
             sandbox="allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation"></iframe>
         <details class="card">

@@ -104,19 +104,29 @@ pub fn session_token(state: &AppState) -> Option<String> {
 }
 
 /// The Content-Security-Policy of a page whose inline scripts carry `nonce`: scripts from this
-/// site and those inline ones only (no `unsafe-inline`), WASM compilation, no frames, no plugins.
-pub fn page_policy(nonce: &str) -> String {
+/// site and those inline ones only (never `unsafe-inline` for scripts), WASM compilation, no
+/// plugins, never framed. With `email_styles`, inline styles are allowed too: the development
+/// mailbox shows a message's HTML, styled inline as every email is, in a sandboxed frame that
+/// runs no script.
+pub fn page_policy(nonce: &str, email_styles: bool) -> String {
+    let styles = if email_styles {
+        "'self' 'unsafe-inline'"
+    } else {
+        "'self'"
+    };
     format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src {styles}; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
 
 /// Puts the page's Content-Security-Policy, with this response's nonce, on the response.
 pub fn set_page_policy() {
+    let email_styles = use_context::<Parts>()
+        .is_some_and(|parts| parts.uri.path().starts_with("/admin/mailbox/"));
     if let (Some(nonce), Some(response)) =
         (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
     {
-        if let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce)) {
+        if let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce, email_styles)) {
             response.insert_header(header::CONTENT_SECURITY_POLICY, value);
         }
     }

@@ -246,3 +246,32 @@ async fn every_message_renders_from_the_context_its_job_builds() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_development_mailbox_keeps_its_links_because_it_is_where_they_are_read() {
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let dana = w.developer("Dana").await;
+    let mut ask = request("build");
+    ask.duration_hours = "2".into();
+    loans::request(&mut conn, &dana, &ask, w.clock.now())
+        .await
+        .unwrap();
+    w.drain().await;
+    w.clock.advance(Duration::minutes(61));
+    w.drain().await;
+    let stored: String = w
+        .sql()
+        .await
+        .query_one("SELECT body_text FROM emails WHERE kind = 'reminder'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let tokens = smtp::links(&stored);
+    assert_eq!(tokens.len(), 2, "{stored}");
+    let view = app::server::links::inspect(&mut conn, &tokens[0], w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(view.status, app::types::LinkStatus::Valid);
+}
