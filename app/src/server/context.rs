@@ -121,8 +121,8 @@ pub fn page_policy(nonce: &str, email_styles: bool) -> String {
 
 /// Puts the page's Content-Security-Policy, with this response's nonce, on the response.
 pub fn set_page_policy() {
-    let email_styles = use_context::<Parts>()
-        .is_some_and(|parts| parts.uri.path().starts_with("/admin/mailbox/"));
+    let email_styles =
+        use_context::<Parts>().is_some_and(|parts| parts.uri.path().starts_with("/admin/mailbox/"));
     if let (Some(nonce), Some(response)) =
         (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
     {

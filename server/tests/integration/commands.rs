@@ -11,7 +11,6 @@ use crate::common::*;
 use app::server::inventory::{self, InventoryError, MachineSpec, PoolSpec as Spec};
 use app::server::models::{Loan, Machine, Pool};
 use app::types::{Action, ApprovalMode, LoanState, MachineState, Phase};
-use axum::http::StatusCode;
 use chrono::Utc;
 use server::drivers::{CommandDriver, Driver, DriverError, Target};
 
@@ -311,40 +310,6 @@ async fn saving_a_pool_or_machine_refuses_escaping_commands_and_foreign_variable
     inventory::save_pool(&mut conn, &rex, None, &good, &w.commands(), w.clock.now())
         .await
         .unwrap();
-}
-
-#[tokio::test]
-async fn the_pool_editor_refuses_a_shell_over_http() {
-    let w = World::new().await;
-    let site = w.web(true, "127.0.0.1:3000");
-    let admin = site.sign_in("Rex", "admin").await;
-    let steps = serde_json::json!([{"name": "Own it", "action": "power_on", "command": "/bin/sh"}]);
-    let form = format!(
-        "existing=&slug=boxes&name=Boxes&description=&platform=Linux&image_name=img&image_version=1&login_user=tester&provision_steps={}&reclaim_steps=&driver_settings=&approval_mode=&default_duration_hours=&max_duration_hours=&extension_hours=&max_extensions=&max_total_hours=&bug_required=&grace_period_minutes=&max_loans_per_user=&allowed_groups=",
-        urlencode(&steps.to_string())
-    );
-    let reply = site.call("/api/admin/save_pool", Some(&admin), &form).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
-    let error: app::error::AppError = serde_json::from_str(&reply.body).unwrap();
-    let message = error.field_message("provision_steps").unwrap();
-    assert!(message.contains("outside the commands folder"), "{message}");
-    assert_eq!(w.count("SELECT count(*) FROM pools").await, 0);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use crate::lifecycle::{mail_kinds, ready_loan, state};
 use app::server::{loans, queue};
 use app::types::Action;
 
@@ -128,4 +129,42 @@ async fn a_worker_killed_between_deadline_and_reclaim_leaves_the_loan_reclaimed_
             .args(["-9", pid])
             .status();
     }
+}
+
+#[tokio::test]
+async fn a_deadline_that_passed_while_loaner_was_down_is_handled_once_at_start() {
+    let w = World::new().await;
+    let worker_before = w.worker();
+    let (id, _) = ready_loan(&w, &worker_before, w.pool_spec("build"), "72").await;
+    drop(worker_before);
+
+    // Loaner is down for five days; the deadline and every reminder pass.
+    w.clock.advance(chrono::Duration::days(5));
+    let after = w.worker();
+    w.drain_with(&after).await;
+    w.drain().await;
+
+    let sql = w.sql().await;
+    assert_eq!(state(&sql, id).await, "reclaimed");
+    let count = |kind: &'static str| {
+        let sql = &sql;
+        async move {
+            let n: i64 = sql
+                .query_one(
+                    "SELECT count(*) FROM loan_events WHERE loan_id = $1 AND kind = $2",
+                    &[&id.0, &kind],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n
+        }
+    };
+    assert_eq!(count("reclaim_started").await, 1);
+    assert_eq!(count("cleanup_finished").await, 1);
+    assert_eq!(
+        mail_kinds(&sql, id).await,
+        ["ready", "expired", "reclaimed"],
+        "no reminders for a deadline already past"
+    );
 }

@@ -6,22 +6,22 @@
 use std::path::Path;
 
 use crate::common::*;
-use app::server::{loans, policies, pools};
+use app::server::{policies, pools};
 use app::types::{ApprovalMode, DriverKind, Phase};
 use diesel_async::AsyncPgConnection;
-use server::inventory::{self, SyncError, SyncReport, REMOVED};
+use server::inventory::{self, SyncError, SyncReport};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/inventory");
 
 /// A fixture, with its step commands pointing at the test's w.scripts.
-fn fixture(name: &str, w: &World) -> String {
+pub(crate) fn fixture(name: &str, w: &World) -> String {
     std::fs::read_to_string(Path::new(FIXTURES).join(name))
         .unwrap()
         .replace("@SCRIPTS@", &w.scripts.dir.path().display().to_string())
 }
 
 /// The file without the `[[pool]]` or `[[machine]]` entry that contains `needle`.
-fn without(text: &str, needle: &str) -> String {
+pub(crate) fn without(text: &str, needle: &str) -> String {
     let mut entries: Vec<String> = Vec::new();
     for line in text.lines() {
         if entries.is_empty() || line.starts_with("[[pool]]") || line.starts_with("[[machine]]") {
@@ -38,7 +38,7 @@ fn without(text: &str, needle: &str) -> String {
         .collect()
 }
 
-async fn sync(
+pub(crate) async fn sync(
     w: &World,
     conn: &mut AsyncPgConnection,
     text: &str,
@@ -50,7 +50,7 @@ async fn sync(
 }
 
 /// Every row of the tables a sync could touch, to prove that nothing changed.
-async fn snapshot(sql: &tokio_postgres::Client) -> Vec<String> {
+pub(crate) async fn snapshot(sql: &tokio_postgres::Client) -> Vec<String> {
     let mut tables = Vec::new();
     for table in ["pools", "machines", "loans", "jobs", "audit_log"] {
         let query = format!(
@@ -62,7 +62,7 @@ async fn snapshot(sql: &tokio_postgres::Client) -> Vec<String> {
     tables
 }
 
-async fn text(sql: &tokio_postgres::Client, query: &str, fqdn: &str) -> Option<String> {
+pub(crate) async fn text(sql: &tokio_postgres::Client, query: &str, fqdn: &str) -> Option<String> {
     sql.query_one(query, &[&fqdn]).await.unwrap().get(0)
 }
 
@@ -305,416 +305,4 @@ async fn changing_a_field_in_the_file_updates_just_that() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(kinds, ["pools.update", "machines.update"]);
-}
-
-#[tokio::test]
-async fn what_the_file_no_longer_lists_is_retired_and_a_loaned_machine_keeps_its_loan() {
-    let w = World::new().await;
-    let worker = w.worker();
-    let mut conn = w.conn().await;
-    let file = fixture("inventory.toml", &w);
-    sync(&w, &mut conn, &file, "inventory.toml", false)
-        .await
-        .unwrap();
-    let sql = w.sql().await;
-    let dana = w.developer("Dana").await;
-    sql.execute(
-        "UPDATE users SET groups = '{releng}' WHERE id = $1",
-        &[&dana.id.0],
-    )
-    .await
-    .unwrap();
-    let loan = loans::request(&mut conn, &dana, &request("debian12-build"), w.clock.now())
-        .await
-        .unwrap();
-    w.drain_with(&worker).await;
-    let loaned: String = sql
-        .query_one(
-            "SELECT m.fqdn FROM loans l JOIN machines m ON m.id = l.machine_id WHERE l.id = $1",
-            &[&loan.0],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let reduced = without(
-        &without(
-            &without(&file, &format!("fqdn = \"{loaned}\"")),
-            "slug = \"win11-test\"",
-        ),
-        "fqdn = \"win11-test-01.example.com\"",
-    );
-
-    let report = sync(&w, &mut conn, &reduced, "inventory.toml", false)
-        .await
-        .unwrap();
-
-    assert_eq!(
-        report.changes,
-        [
-            "- pool win11-test (retired)".to_owned(),
-            format!("- machine {loaned} (retired when its loan ends: {REMOVED})"),
-            format!("- machine win11-test-01.example.com (retired: {REMOVED})"),
-        ]
-    );
-    assert_eq!((report.created, report.updated, report.retired), (0, 0, 3));
-    let state = "SELECT state || ' ' || coalesce(state_reason, '-') || ' / ' || coalesce(hold_state, '-') || ' ' || coalesce(hold_reason, '-') FROM machines WHERE fqdn = $1";
-    assert_eq!(
-        text(&sql, state, &loaned).await.unwrap(),
-        format!("loaned - / retired {REMOVED}"),
-        "the loan is not disturbed"
-    );
-    assert_eq!(
-        text(&sql, state, "win11-test-01.example.com")
-            .await
-            .unwrap(),
-        format!("retired {REMOVED} / - -")
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM pools WHERE retired_at IS NOT NULL AND slug = 'win11-test'")
-            .await,
-        1
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM pools WHERE retired_at IS NULL")
-            .await,
-        1
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM loans WHERE state = 'ready'")
-            .await,
-        1
-    );
-    let again = sync(&w, &mut conn, &reduced, "inventory.toml", false)
-        .await
-        .unwrap();
-    assert!(again.is_empty(), "{again}");
-
-    // The loan ends: its clean-up retires the machine.
-    loans::return_loan(&mut conn, &dana, loan, w.clock.now())
-        .await
-        .unwrap();
-    w.drain_with(&worker).await;
-    assert_eq!(
-        text(&sql, state, &loaned).await.unwrap(),
-        format!("retired {REMOVED} / - -")
-    );
-
-    // Listed again, what the sync retired comes back; what admins decided stays as it is.
-    let others: Vec<String> = sql
-        .query(
-            "SELECT fqdn FROM machines WHERE fqdn LIKE 'deb12%' AND fqdn <> $1 ORDER BY fqdn",
-            &[&loaned],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    sql.execute(
-        "UPDATE machines SET state = 'retired', state_reason = 'dead disk' WHERE fqdn = $1",
-        &[&others[0]],
-    )
-    .await
-    .unwrap();
-    sql.execute(
-        "UPDATE machines SET state = 'maintenance', state_reason = 'loud fan' WHERE fqdn = $1",
-        &[&others[1]],
-    )
-    .await
-    .unwrap();
-    let report = sync(&w, &mut conn, &file, "inventory.toml", false)
-        .await
-        .unwrap();
-    assert_eq!(
-        report.changes,
-        [
-            "~ pool win11-test: retired → back in the catalogue".to_owned(),
-            format!("~ machine {loaned}: retired → available"),
-            "~ machine win11-test-01.example.com: retired → available".to_owned(),
-        ]
-    );
-    assert_eq!(
-        text(&sql, state, &loaned).await.unwrap(),
-        "available - / - -"
-    );
-    assert_eq!(
-        text(&sql, state, &others[0]).await.unwrap(),
-        "retired dead disk / - -"
-    );
-    assert_eq!(
-        text(&sql, state, &others[1]).await.unwrap(),
-        "maintenance loud fan / - -"
-    );
-    assert_eq!(
-        w.count("SELECT count(*) FROM pools WHERE retired_at IS NOT NULL")
-            .await,
-        0
-    );
-}
-
-#[tokio::test]
-async fn an_invalid_file_names_every_problem_by_line_and_field_and_changes_nothing() {
-    let w = World::new().await;
-    let mut conn = w.conn().await;
-    let file = fixture("inventory.toml", &w);
-    sync(&w, &mut conn, &file, "inventory.toml", false)
-        .await
-        .unwrap();
-    let sql = w.sql().await;
-    let before = snapshot(&sql).await;
-
-    let err = sync(
-        &w,
-        &mut conn,
-        &fixture("invalid.toml", &w),
-        "invalid.toml",
-        false,
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Invalid(problems) = err else {
-        panic!("expected an invalid file, got {err:?}")
-    };
-    assert_eq!(
-        problems,
-        [
-            "invalid.toml:9: pool[1].policy.default_duration_hours: The default cannot exceed the maximum (1 day).",
-            "invalid.toml:14: pool[1].provision[1].action: \"power_up\" is not an action; use status, power_on, power_off, reboot, reimage, grant_access or revoke_access.",
-            "invalid.toml:22: machine[2].fqdn: \"Bad_Host\" is not a host name like build-01.example.com.",
-            "invalid.toml:27: machine[3].pool: There is no pool \"no-such-pool\" in this file or in the database.",
-        ]
-    );
-
-    let err = sync(
-        &w,
-        &mut conn,
-        &fixture("unknown_key.toml", &w),
-        "unknown_key.toml",
-        false,
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Invalid(problems) = err else {
-        panic!("expected an invalid file, got {err:?}")
-    };
-    assert_eq!(problems.len(), 1);
-    assert!(
-        problems[0]
-            .starts_with("unknown_key.toml:10: pool[1].provision[1].comand: Unknown key `comand`"),
-        "{problems:?}"
-    );
-
-    // Host names differ only in case: the same machine, listed twice.
-    let twice = format!(
-        "{file}\n[[machine]]\nfqdn = \"DEB12-BUILD-01.example.com\"\npool = \"debian12-build\"\n"
-    );
-    let line = twice.lines().count() - 1;
-    let err = sync(&w, &mut conn, &twice, "inventory.toml", false)
-        .await
-        .unwrap_err();
-    let SyncError::Invalid(problems) = err else {
-        panic!("expected an invalid file, got {err:?}")
-    };
-    let first = file
-        .lines()
-        .position(|l| l.contains("deb12-build-01"))
-        .unwrap()
-        + 1;
-    assert_eq!(
-        problems,
-        [format!(
-            "inventory.toml:{line}: machine[5].fqdn: The machine deb12-build-01.example.com is listed twice (first on line {first})."
-        )]
-    );
-
-    assert_eq!(snapshot(&sql).await, before);
-}
-
-#[tokio::test]
-async fn a_failure_while_writing_stores_nothing() {
-    let w = World::new().await;
-    let mut conn = w.conn().await;
-    let file = fixture("inventory.toml", &w);
-    sync(&w, &mut conn, &file, "inventory.toml", false)
-        .await
-        .unwrap();
-    let sql = w.sql().await;
-    // The database refuses one new machine, after the sync has written other changes.
-    sql.batch_execute(
-        "CREATE FUNCTION refuse_machine() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF NEW.fqdn = 'deb12-build-09.example.com' THEN RAISE EXCEPTION 'the rack is full'; END IF;
-             RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_machine BEFORE INSERT ON machines
-             FOR EACH ROW EXECUTE FUNCTION refuse_machine();",
-    )
-    .await
-    .unwrap();
-    let before = snapshot(&sql).await;
-    let changed = format!(
-        "{}\n[[machine]]\nfqdn = \"deb12-build-09.example.com\"\npool = \"debian12-build\"\n",
-        without(&file, "fqdn = \"deb12-build-02.example.com\"").replace(
-            "name = \"Windows 11 test machine\"",
-            "name = \"Windows 11 tester\""
-        )
-    );
-
-    let err = sync(&w, &mut conn, &changed, "inventory.toml", false)
-        .await
-        .unwrap_err();
-
-    assert!(matches!(err, SyncError::Inventory(_)), "{err:?}");
-    assert!(err.to_string().contains("the rack is full"), "{err}");
-    assert_eq!(snapshot(&sql).await, before);
-}
-
-#[tokio::test]
-async fn a_dry_run_reports_the_changes_and_makes_none() {
-    let w = World::new().await;
-    let mut conn = w.conn().await;
-    let sql = w.sql().await;
-    let empty = snapshot(&sql).await;
-    let file = fixture("inventory.toml", &w);
-
-    let report = sync(&w, &mut conn, &file, "inventory.toml", true)
-        .await
-        .unwrap();
-
-    assert!(report.dry_run);
-    assert_eq!((report.created, report.updated, report.retired), (6, 0, 0));
-    assert!(
-        report
-            .to_string()
-            .ends_with("6 created, 0 updated, 0 retired\nDry run: nothing was changed.\n"),
-        "{report}"
-    );
-    assert_eq!(snapshot(&sql).await, empty);
-
-    sync(&w, &mut conn, &file, "inventory.toml", false)
-        .await
-        .unwrap();
-    let before = snapshot(&sql).await;
-    let changed = without(&file, "slug = \"win11-test\"");
-    let report = sync(&w, &mut conn, &changed, "inventory.toml", true)
-        .await
-        .unwrap();
-    assert_eq!(report.changes, ["- pool win11-test (retired)"]);
-    assert_eq!(snapshot(&sql).await, before);
-}
-
-async fn loaner(w: &World, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
-        .args(args)
-        .env("DATABASE_URL", &w.db.url)
-        .env("LOANER_COMMANDS_DIR", w.scripts.dir.path())
-        .env("LOANER_MAIL__TRANSPORT", "mailbox")
-        .env("LOANER_LOG", "warn")
-        .env_remove("LOANER_CONFIG")
-        .output()
-        .await
-        .unwrap()
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[tokio::test]
-async fn the_command_syncs_a_good_file_and_rejects_a_bad_one() {
-    let w = World::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("inventory.toml");
-    let bad = dir.path().join("invalid.toml");
-    std::fs::write(&good, fixture("inventory.toml", &w)).unwrap();
-    std::fs::write(&bad, fixture("invalid.toml", &w)).unwrap();
-    let (good, bad) = (good.display().to_string(), bad.display().to_string());
-    let sql = w.sql().await;
-
-    let dry = loaner(&w, &["inventory", "sync", "--dry-run", &good]).await;
-    assert!(dry.status.success(), "{}", stderr(&dry));
-    assert!(stdout(&dry).starts_with("+ pool debian12-build (Debian 12 build machine)\n"));
-    assert!(
-        stdout(&dry).ends_with("Dry run: nothing was changed.\n"),
-        "{}",
-        stdout(&dry)
-    );
-    assert_eq!(w.count("SELECT count(*) FROM pools").await, 0);
-
-    let run = loaner(&w, &["inventory", "sync", &good]).await;
-    assert!(run.status.success(), "{}", stderr(&run));
-    assert!(
-        stdout(&run).ends_with("\n6 created, 0 updated, 0 retired\n"),
-        "{}",
-        stdout(&run)
-    );
-    assert_eq!(w.count("SELECT count(*) FROM machines").await, 4);
-    let actor: String = sql
-        .query_one(
-            "SELECT DISTINCT actor FROM audit_log WHERE target_type <> 'site_policy'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(actor, "inventory sync (inventory.toml)");
-
-    let again = loaner(&w, &["inventory", "sync", &good]).await;
-    assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(
-        stdout(&again),
-        format!("No changes: the database matches {good}.\n")
-    );
-
-    let before = snapshot(&sql).await;
-    let failed = loaner(&w, &["inventory", "sync", &bad]).await;
-    assert_eq!(failed.status.code(), Some(1));
-    assert_eq!(stdout(&failed), "");
-    let errors = stderr(&failed);
-    assert!(
-        errors.contains(&format!(
-            "{bad}:22: machine[2].fqdn: \"Bad_Host\" is not a host name like build-01.example.com.\n"
-        )),
-        "{errors}"
-    );
-    assert!(
-        errors.contains(&format!("{bad}:14: pool[1].provision[1].action: ")),
-        "{errors}"
-    );
-    assert!(
-        errors.contains(&format!(
-            "loaner: {bad} is invalid (4 problems); nothing was changed"
-        )),
-        "{errors}"
-    );
-    assert_eq!(snapshot(&sql).await, before);
-}
-
-#[tokio::test]
-async fn the_documented_example_is_a_valid_inventory() {
-    let w = World::new().await;
-    let mut conn = w.conn().await;
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/inventory.example.toml"
-    ))
-    .unwrap();
-
-    let report = sync(&w, &mut conn, &example, "inventory.toml", false)
-        .await
-        .unwrap();
-
-    assert_eq!(
-        (report.created, report.updated, report.retired),
-        (5, 0, 0),
-        "{report}"
-    );
-    let again = sync(&w, &mut conn, &example, "inventory.toml", false)
-        .await
-        .unwrap();
-    assert!(again.is_empty(), "{again}");
 }

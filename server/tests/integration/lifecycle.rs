@@ -5,16 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common::*;
-use app::server::links::{self, LinkError};
 use app::server::loans::{self, LoanError};
 use app::server::models::User;
-use app::types::{Action, LinkStatus, LoanState};
+use app::types::{Action, LoanState};
 use chrono::Duration;
 
-const OFFSETS: [i32; 3] = [48 * 60, 24 * 60, 60];
+pub(crate) const OFFSETS: [i32; 3] = [48 * 60, 24 * 60, 60];
 
 /// A ready loan of `hours` on a pool made by `spec`; returns its id and borrower.
-async fn ready_loan(
+pub(crate) async fn ready_loan(
     w: &World,
     worker: &server::jobs::Worker,
     spec: PoolSpec,
@@ -33,7 +32,7 @@ async fn ready_loan(
     (id, dana)
 }
 
-async fn mail_kinds(sql: &tokio_postgres::Client, loan_id: LoanId) -> Vec<String> {
+pub(crate) async fn mail_kinds(sql: &tokio_postgres::Client, loan_id: LoanId) -> Vec<String> {
     sql.query(
         "SELECT kind FROM emails WHERE loan_id = $1 ORDER BY id",
         &[&loan_id.0],
@@ -45,7 +44,7 @@ async fn mail_kinds(sql: &tokio_postgres::Client, loan_id: LoanId) -> Vec<String
     .collect()
 }
 
-async fn state(sql: &tokio_postgres::Client, loan_id: LoanId) -> String {
+pub(crate) async fn state(sql: &tokio_postgres::Client, loan_id: LoanId) -> String {
     sql.query_one("SELECT state FROM loans WHERE id = $1", &[&loan_id.0])
         .await
         .unwrap()
@@ -379,164 +378,5 @@ async fn an_admin_restores_an_expired_loan_within_its_grace_period() {
             .summary
             .state,
         LoanState::Ready
-    );
-}
-
-#[tokio::test]
-async fn a_deadline_that_passed_while_loaner_was_down_is_handled_once_at_start() {
-    let w = World::new().await;
-    let worker_before = w.worker();
-    let (id, _) = ready_loan(&w, &worker_before, w.pool_spec("build"), "72").await;
-    drop(worker_before);
-
-    // Loaner is down for five days; the deadline and every reminder pass.
-    w.clock.advance(Duration::days(5));
-    let after = w.worker();
-    w.drain_with(&after).await;
-    w.drain().await;
-
-    let sql = w.sql().await;
-    assert_eq!(state(&sql, id).await, "reclaimed");
-    let count = |kind: &'static str| {
-        let sql = &sql;
-        async move {
-            let n: i64 = sql
-                .query_one(
-                    "SELECT count(*) FROM loan_events WHERE loan_id = $1 AND kind = $2",
-                    &[&id.0, &kind],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            n
-        }
-    };
-    assert_eq!(count("reclaim_started").await, 1);
-    assert_eq!(count("cleanup_finished").await, 1);
-    assert_eq!(
-        mail_kinds(&sql, id).await,
-        ["ready", "expired", "reclaimed"],
-        "no reminders for a deadline already past"
-    );
-}
-
-#[tokio::test]
-async fn a_return_link_works_once_and_reading_it_changes_nothing() {
-    let w = World::new().await;
-    let worker = w.worker();
-    let (id, _) = ready_loan(&w, &worker, w.pool_spec("build"), "2").await;
-    w.clock.advance(Duration::minutes(61));
-    worker.run_until_idle().await.unwrap();
-    let sql = w.sql().await;
-    let body: String = sql
-        .query_one("SELECT body_text FROM emails WHERE kind = 'reminder'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let tokens = smtp::links(&body);
-    let (return_token, extend_token) = (&tokens[0], &tokens[1]);
-    let mut conn = w.conn().await;
-
-    for _ in 0..3 {
-        let view = links::inspect(&mut conn, return_token, w.clock.now())
-            .await
-            .unwrap();
-        assert_eq!(view.status, LinkStatus::Valid);
-        assert_eq!(view.loan_id, id);
-    }
-    assert_eq!(
-        state(&sql, id).await,
-        "ready",
-        "reading a link changes nothing"
-    );
-
-    let done = links::redeem(&mut conn, return_token, "", &OFFSETS, w.clock.now())
-        .await
-        .unwrap();
-    assert!(matches!(done.status, LinkStatus::Used(_)));
-    assert_eq!(done.loan_state, LoanState::Returning);
-    let events_after_first: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM loan_events WHERE loan_id = $1",
-            &[&id.0],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let again = links::redeem(&mut conn, return_token, "", &OFFSETS, w.clock.now())
-        .await
-        .unwrap();
-    assert!(matches!(again.status, LinkStatus::Used(_)));
-    let events_after_second: i64 = sql
-        .query_one(
-            "SELECT count(*) FROM loan_events WHERE loan_id = $1",
-            &[&id.0],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        events_after_first, events_after_second,
-        "a second use is a no-op"
-    );
-    assert_eq!(
-        links::inspect(&mut conn, extend_token, w.clock.now())
-            .await
-            .unwrap()
-            .status,
-        LinkStatus::Expired
-    );
-    assert!(matches!(
-        links::inspect(&mut conn, &"0".repeat(64), w.clock.now()).await,
-        Err(LinkError::Unknown)
-    ));
-}
-
-#[tokio::test]
-async fn an_extend_link_extends_once_and_the_old_deadlines_links_expire() {
-    let w = World::new().await;
-    let worker = w.worker();
-    let (id, _) = ready_loan(&w, &worker, w.pool_spec("build"), "2").await;
-    w.clock.advance(Duration::minutes(61));
-    worker.run_until_idle().await.unwrap();
-    let sql = w.sql().await;
-    let body: String = sql
-        .query_one("SELECT body_text FROM emails WHERE kind = 'reminder'", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let tokens = smtp::links(&body);
-    let mut conn = w.conn().await;
-
-    let extended = links::redeem(&mut conn, &tokens[1], "", &OFFSETS, w.clock.now())
-        .await
-        .unwrap();
-
-    assert!(matches!(extended.status, LinkStatus::Used(_)));
-    assert_eq!(
-        extended.expires_at,
-        Some(extended.deadline + Duration::hours(24))
-    );
-    assert_eq!(
-        links::inspect(&mut conn, &tokens[0], w.clock.now())
-            .await
-            .unwrap()
-            .status,
-        LinkStatus::Expired
-    );
-    let twice = links::redeem(&mut conn, &tokens[1], "", &OFFSETS, w.clock.now())
-        .await
-        .unwrap();
-    assert_eq!(twice.expires_at, extended.expires_at, "not extended twice");
-    assert_eq!(state(&sql, id).await, "ready");
-
-    // A link past its deadline does nothing either.
-    w.clock.advance(Duration::days(2));
-    assert_eq!(
-        links::inspect(&mut conn, &tokens[0], w.clock.now())
-            .await
-            .unwrap()
-            .status,
-        LinkStatus::Expired
     );
 }

@@ -1,21 +1,30 @@
 //! The server's integration tests, in one binary so that the workspace links them once: each
-//! module is one area (loans, queue, mail, ...), every test gets a database of its own, and
-//! nextest runs each test in its own process.
+//! module is one area (loans, queue, mail, security, ...), every test builds its `World` (a
+//! database of its own), and nextest runs each test in its own process.
 
 mod common;
 
+mod accountability;
+mod admin_actions;
 mod approvals;
+mod cleanup;
 mod commands;
 mod concurrency;
 mod crash;
+mod failures;
 mod http;
 mod inventory;
+mod inventory_cli;
+mod inventory_sync;
 mod lifecycle;
+mod links;
 mod loans;
 mod mail;
 mod oversight;
 mod platform;
 mod precision;
 mod queue;
+mod rate_limits;
+mod scanners;
 mod security;
 mod waiting;

@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::admin::{move_targets, ExtendOverride, ForceReturn, MoveLoan, RestoreLoan};
+use crate::api::admin::{ExtendOverride, ForceReturn, MoveLoan, RestoreLoan};
 use crate::api::loans::{get_loan, CancelLoan, ExtendLoan, ReturnLoan};
 use crate::components::badges::LoanBadge;
 use crate::components::layout::use_session;
@@ -18,6 +18,10 @@ use crate::components::timeline::Timeline;
 use crate::format;
 use crate::rules::policy::format_hours;
 use crate::types::{LoanDetail, LoanId, LoanState, Progress};
+
+mod admin;
+
+use admin::AdminPanel;
 
 /// How often the page asks for news while something is happening, and when nothing is.
 const BUSY_POLL: Duration = Duration::from_secs(1);
@@ -82,7 +86,7 @@ pub fn LoanPage() -> impl IntoView {
 
 /// What can be done to a loan from its page.
 #[derive(Clone, Copy)]
-struct LoanActions {
+pub(crate) struct LoanActions {
     return_loan: ServerAction<ReturnLoan>,
     cancel_loan: ServerAction<CancelLoan>,
     extend_loan: ServerAction<ExtendLoan>,
@@ -339,80 +343,4 @@ fn status_notice(detail: &LoanDetail) -> Option<AnyView> {
         _ => return None,
     };
     Some(view)
-}
-
-/// What an admin can do to the loan beyond what its borrower can.
-#[component]
-fn AdminPanel(id: LoanId, state: LoanState, actions: LoanActions) -> impl IntoView {
-    let force = actions.force_return;
-    let moving = actions.move_loan;
-    let extend = actions.extend_override;
-    let targets = Resource::new(|| (), move |_| move_targets(id));
-    let error = move || {
-        [
-            force.value().get(),
-            moving.value().get(),
-            extend.value().get(),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(Result::err)
-        .map(|e| {
-            match e
-                .field_message("reason")
-                .or_else(|| e.field_message("hours"))
-                .or_else(|| e.field_message("machine"))
-            {
-                Some(m) => m,
-                None => e.to_string(),
-            }
-        })
-        .map(|m| view! { <p class="form-error" data-testid="admin-error">{m}</p> })
-    };
-    let ready = state == LoanState::Ready;
-    let returnable = matches!(state, LoanState::Ready | LoanState::Expired);
-    view! {
-        <section class="card admin-panel" data-testid="admin-panel">
-            <h2>"Admin"</h2>
-            {error}
-            <div class="admin-actions">
-                {returnable.then(|| view! {
-                    <ActionForm action=force>
-                        <input type="hidden" name="id" value=id.0 />
-                        <label class="field"><span>"Take it back now"</span>
-                            <input type="text" name="reason" placeholder="Reason (the borrower is told)" /></label>
-                        <button type="submit" class="button button-danger" data-testid="force-return">"Force return"</button>
-                    </ActionForm>
-                })}
-                {ready.then(|| view! {
-                    <Transition fallback=|| ()>
-                        {move || targets.get().and_then(Result::ok).map(|list| {
-                            let options = if list.is_empty() {
-                                view! { <option value="">"no free machine in this pool"</option> }.into_any()
-                            } else {
-                                list.into_iter().map(|(mid, fqdn)| view! { <option value=mid.0>{fqdn}</option> }).collect_view().into_any()
-                            };
-                            view! {
-                                <ActionForm action=moving>
-                                    <input type="hidden" name="id" value=id.0 />
-                                    <label class="field"><span>"Move to another machine"</span>
-                                        <select name="machine">{options}</select>
-                                    </label>
-                                    <button type="submit" class="button button-secondary" data-testid="move">"Move"</button>
-                                </ActionForm>
-                            }
-                        })}
-                    </Transition>
-                    <ActionForm action=extend>
-                        <input type="hidden" name="id" value=id.0 />
-                        <label class="field"><span>"Extend beyond the policy"</span>
-                            <span class="inline"><input type="number" name="hours" min="1" value="24" class="hours" />" hours"</span>
-                            <input type="text" name="reason" placeholder="Reason (recorded as an override)" /></label>
-                        <button type="submit" class="button button-secondary" data-testid="override">"Extend (override)"</button>
-                    </ActionForm>
-                })}
-                {(!returnable && !ready).then(|| view! { <p class="muted">"Nothing to do for a loan in this state."</p> })}
-            </div>
-        </section>
-    }
 }

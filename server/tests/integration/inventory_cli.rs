@@ -1,0 +1,121 @@
+//! `loaner inventory sync` as a command, and the documented example file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::*;
+use crate::inventory::{fixture, snapshot, sync};
+
+async fn loaner(w: &World, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
+        .args(args)
+        .env("DATABASE_URL", &w.db.url)
+        .env("LOANER_COMMANDS_DIR", w.scripts.dir.path())
+        .env("LOANER_MAIL__TRANSPORT", "mailbox")
+        .env("LOANER_LOG", "warn")
+        .env_remove("LOANER_CONFIG")
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_command_syncs_a_good_file_and_rejects_a_bad_one() {
+    let w = World::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("inventory.toml");
+    let bad = dir.path().join("invalid.toml");
+    std::fs::write(&good, fixture("inventory.toml", &w)).unwrap();
+    std::fs::write(&bad, fixture("invalid.toml", &w)).unwrap();
+    let (good, bad) = (good.display().to_string(), bad.display().to_string());
+    let sql = w.sql().await;
+
+    let dry = loaner(&w, &["inventory", "sync", "--dry-run", &good]).await;
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).starts_with("+ pool debian12-build (Debian 12 build machine)\n"));
+    assert!(
+        stdout(&dry).ends_with("Dry run: nothing was changed.\n"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(w.count("SELECT count(*) FROM pools").await, 0);
+
+    let run = loaner(&w, &["inventory", "sync", &good]).await;
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).ends_with("\n6 created, 0 updated, 0 retired\n"),
+        "{}",
+        stdout(&run)
+    );
+    assert_eq!(w.count("SELECT count(*) FROM machines").await, 4);
+    let actor: String = sql
+        .query_one(
+            "SELECT DISTINCT actor FROM audit_log WHERE target_type <> 'site_policy'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(actor, "inventory sync (inventory.toml)");
+
+    let again = loaner(&w, &["inventory", "sync", &good]).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again),
+        format!("No changes: the database matches {good}.\n")
+    );
+
+    let before = snapshot(&sql).await;
+    let failed = loaner(&w, &["inventory", "sync", &bad]).await;
+    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(stdout(&failed), "");
+    let errors = stderr(&failed);
+    assert!(
+        errors.contains(&format!(
+            "{bad}:22: machine[2].fqdn: \"Bad_Host\" is not a host name like build-01.example.com.\n"
+        )),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&format!("{bad}:14: pool[1].provision[1].action: ")),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&format!(
+            "loaner: {bad} is invalid (4 problems); nothing was changed"
+        )),
+        "{errors}"
+    );
+    assert_eq!(snapshot(&sql).await, before);
+}
+
+#[tokio::test]
+async fn the_documented_example_is_a_valid_inventory() {
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/inventory.example.toml"
+    ))
+    .unwrap();
+
+    let report = sync(&w, &mut conn, &example, "inventory.toml", false)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (report.created, report.updated, report.retired),
+        (5, 0, 0),
+        "{report}"
+    );
+    let again = sync(&w, &mut conn, &example, "inventory.toml", false)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again}");
+}
