@@ -183,6 +183,20 @@ pub async fn enqueue_once(
     Ok(added > 0)
 }
 
+/// Adds a timer (`ExpireLoan`, `EndGrace`) due at `at`, once per loan and deadline.
+pub async fn enqueue_timer(
+    conn: &mut AsyncPgConnection,
+    job: &Job,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let (Job::ExpireLoan { loan_id, deadline } | Job::EndGrace { loan_id, deadline }) = job else {
+        return enqueue(conn, job, at, now).await.map(|_| true);
+    };
+    let key = format!("{}:{loan_id}:{}", job.kind(), deadline.timestamp_micros());
+    enqueue_once(conn, job, at, now, &key).await
+}
+
 /// Wakes the workers (at commit, when called inside a transaction).
 pub async fn notify(conn: &mut AsyncPgConnection) -> Result<(), DbError> {
     diesel::sql_query(format!("NOTIFY {CHANNEL}"))

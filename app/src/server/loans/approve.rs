@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::request::approve_and_assign;
 use super::views::list_for_user_id;
-use super::{admin_only, lock, LoanError};
+use super::{admin_only, lock_for, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self, LoanAction};
 use crate::rules::policy::format_hours;
@@ -16,7 +16,7 @@ use crate::rules::validate;
 use crate::server::events::{self, Event};
 use crate::server::models::{Loan, User};
 use crate::server::schema::loans as loans_table;
-use crate::server::{audit, mail, pools};
+use crate::server::{mail, pools};
 use crate::types::{ApprovalRow, EventKind, LoanId, LoanState, MailKind};
 
 /// Approves a request, for `duration_hours` if the admin shortens it. Returns the loan's state
@@ -30,8 +30,7 @@ pub async fn approve(
 ) -> Result<LoanState, LoanError> {
     admin_only(admin)?;
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(admin), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, admin, loan_id, now).await?;
         lifecycle::next(loan.state, LoanAction::Approve)?;
         if let Some(hours) = duration_hours {
             if hours < 1 || hours > loan.duration_hours {
@@ -113,8 +112,7 @@ pub async fn deny(
     )
     .map_err(|m| LoanError::Invalid(vec![FieldError::new("reason", m)]))?;
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(admin), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, admin, loan_id, now).await?;
         let denied = lifecycle::next(loan.state, LoanAction::Deny)?;
         diesel::update(loans_table::table.find(loan.id))
             .set((

@@ -27,14 +27,7 @@ pub async fn arm_deadline(
     site_offsets: &[i32],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    queue::enqueue_once(
-        conn,
-        &Job::ExpireLoan { loan_id, deadline },
-        deadline,
-        now,
-        &format!("expire:{loan_id}:{}", deadline.timestamp_micros()),
-    )
-    .await?;
+    queue::enqueue_timer(conn, &Job::ExpireLoan { loan_id, deadline }, deadline, now).await?;
     for (offset, at) in policy::reminder_times(deadline, &pool.reminder_offsets(site_offsets), now)
     {
         mail::schedule(
@@ -48,6 +41,22 @@ pub async fn arm_deadline(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The loan's deadline moved to `deadline` (an extension, an override, a restore): the old
+/// timers and reminders go, new ones are armed, and the borrower is told.
+pub(super) async fn move_deadline(
+    conn: &mut AsyncPgConnection,
+    loan_id: LoanId,
+    pool: &Pool,
+    deadline: DateTime<Utc>,
+    site_offsets: &[i32],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    queue::cancel_deadline_jobs(conn, loan_id).await?;
+    arm_deadline(conn, loan_id, pool, deadline, site_offsets, now).await?;
+    mail::send(conn, MailKind::Extended, loan_id, Some(deadline), now).await?;
     Ok(())
 }
 
@@ -95,14 +104,7 @@ pub async fn expire(
         )
         .await?;
         queue::enqueue(conn, &Job::step(Phase::Suspend, loan.id, 0), now, now).await?;
-        queue::enqueue_once(
-            conn,
-            &Job::EndGrace { loan_id, deadline },
-            grace_end,
-            now,
-            &format!("grace:{loan_id}:{}", deadline.timestamp_micros()),
-        )
-        .await?;
+        queue::enqueue_timer(conn, &Job::EndGrace { loan_id, deadline }, grace_end, now).await?;
     } else {
         start_reclaim(conn, &loan, deadline, now, late_ms).await?;
     }

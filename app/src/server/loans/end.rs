@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::{admin_only, authorize, lock, set_state, LoanError};
+use super::{admin_only, authorize, lock_for, set_state, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self, LoanAction};
 use crate::rules::validate;
@@ -13,7 +13,7 @@ use crate::server::events::{self, Event};
 use crate::server::models::{Loan, User};
 use crate::server::queue::{self, Job};
 use crate::server::schema::loans;
-use crate::server::{audit, machines, mail, tasks};
+use crate::server::{machines, mail, tasks};
 use crate::types::{EventKind, LoanId, MachineState, MailKind, Phase};
 
 /// "I'm done": the machine goes to clean-up and comes back to the pool when that succeeds.
@@ -24,8 +24,7 @@ pub async fn return_loan(
     now: DateTime<Utc>,
 ) -> Result<(), LoanError> {
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(actor), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, actor, loan_id, now).await?;
         authorize(actor, &loan)?;
         let to = lifecycle::next(loan.state, LoanAction::Return)?;
         set_state(conn, loan.id, to, now).await?;
@@ -56,8 +55,7 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<(), LoanError> {
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(actor), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, actor, loan_id, now).await?;
         authorize(actor, &loan)?;
         let to = lifecycle::next(loan.state, LoanAction::Cancel)?;
         set_state(conn, loan.id, to, now).await?;
@@ -89,8 +87,7 @@ pub async fn force_return(
     let reason = validate::note(reason, "Say why: the borrower is told.")
         .map_err(|m| LoanError::Invalid(vec![FieldError::new("reason", m)]))?;
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(admin), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, admin, loan_id, now).await?;
         let to = lifecycle::next(loan.state, LoanAction::Return)?;
         diesel::update(loans::table.find(loan.id))
             .set((

@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
-use super::deadlines::arm_deadline;
-use super::{admin_only, authorize, lock, LoanError};
+use super::deadlines::move_deadline;
+use super::{admin_only, authorize, lock_for, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self as rules, LoanAction};
 use crate::rules::policy::{self, format_hours};
@@ -17,8 +17,8 @@ use crate::server::events::{self, Event};
 use crate::server::models::User;
 use crate::server::queue::{self, Job};
 use crate::server::schema::loans as loans_table;
-use crate::server::{audit, mail, policies, pools};
-use crate::types::{EventKind, LoanId, MailKind, Phase};
+use crate::server::{policies, pools};
+use crate::types::{EventKind, LoanId, Phase};
 
 /// Extends a ready loan by the pool's extension length, within its policy. `actor` is the
 /// borrower or an admin; `via` says how (shown on the timeline). Returns the new deadline.
@@ -31,8 +31,7 @@ pub async fn extend(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, LoanError> {
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(actor), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, actor, loan_id, now).await?;
         authorize(actor, &loan)?;
         rules::next(loan.state, LoanAction::Extend)?;
         let pool = pools::find(conn, loan.pool_id).await?;
@@ -53,8 +52,7 @@ pub async fn extend(
             ))
             .execute(conn)
             .await?;
-        queue::cancel_deadline_jobs(conn, loan.id).await?;
-        arm_deadline(conn, loan.id, &pool, new, site_offsets, now).await?;
+        move_deadline(conn, loan.id, &pool, new, site_offsets, now).await?;
         events::record(
             conn,
             loan.id,
@@ -73,7 +71,6 @@ pub async fn extend(
             .details(json!({ "from": old, "to": new })),
         )
         .await?;
-        mail::send(conn, MailKind::Extended, loan.id, Some(new), now).await?;
         Ok(new)
     })
     .await
@@ -101,8 +98,7 @@ pub async fn extend_beyond_policy(
         return Err(LoanError::Invalid(errors));
     }
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(admin), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, admin, loan_id, now).await?;
         rules::next(loan.state, LoanAction::Extend)?;
         let old = loan.expires_at.ok_or(LoanError::NotFound(loan_id))?;
         let new = old + Duration::hours(i64::from(hours));
@@ -115,8 +111,7 @@ pub async fn extend_beyond_policy(
             .execute(conn)
             .await?;
         let pool = pools::find(conn, loan.pool_id).await?;
-        queue::cancel_deadline_jobs(conn, loan.id).await?;
-        arm_deadline(conn, loan.id, &pool, new, site_offsets, now).await?;
+        move_deadline(conn, loan.id, &pool, new, site_offsets, now).await?;
         events::record(
             conn,
             loan.id,
@@ -134,7 +129,6 @@ pub async fn extend_beyond_policy(
             .details(json!({ "from": old, "to": new, "override": true })),
         )
         .await?;
-        mail::send(conn, MailKind::Extended, loan.id, Some(new), now).await?;
         Ok(new)
     })
     .await
@@ -151,8 +145,7 @@ pub async fn restore(
 ) -> Result<DateTime<Utc>, LoanError> {
     admin_only(admin)?;
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(admin), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, admin, loan_id, now).await?;
         let to = rules::next(loan.state, LoanAction::Restore)?;
         let pool = pools::find(conn, loan.pool_id).await?;
         let rules = policies::effective(conn, &pool).await?;
@@ -166,8 +159,7 @@ pub async fn restore(
             ))
             .execute(conn)
             .await?;
-        queue::cancel_deadline_jobs(conn, loan.id).await?;
-        arm_deadline(conn, loan.id, &pool, deadline, site_offsets, now).await?;
+        move_deadline(conn, loan.id, &pool, deadline, site_offsets, now).await?;
         queue::enqueue(conn, &Job::step(Phase::Resume, loan.id, 0), now, now).await?;
         events::record(
             conn,
@@ -184,7 +176,6 @@ pub async fn restore(
             .by(admin.id),
         )
         .await?;
-        mail::send(conn, MailKind::Extended, loan.id, Some(deadline), now).await?;
         Ok(deadline)
     })
     .await

@@ -36,7 +36,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::models::{Loan, User};
 use super::schema::loans;
-use super::DbError;
+use super::{audit, DbError};
 use crate::error::{AppError, FieldError};
 use crate::rules::lifecycle::TransitionError;
 use crate::rules::policy::{ExtendError, RequestRefusal};
@@ -114,6 +114,18 @@ pub(crate) async fn lock(conn: &mut AsyncPgConnection, loan_id: LoanId) -> Resul
         .await
         .optional()?
         .ok_or(LoanError::NotFound(loan_id))
+}
+
+/// Locks a loan for a change `actor` makes now: the audit rows of the rest of the transaction
+/// name them and this time.
+pub(crate) async fn lock_for(
+    conn: &mut AsyncPgConnection,
+    actor: &User,
+    loan_id: LoanId,
+    now: DateTime<Utc>,
+) -> Result<Loan, LoanError> {
+    audit::stamp(conn, Some(actor), now).await?;
+    lock(conn, loan_id).await
 }
 
 /// A developer sees and acts on their own loans only; admins on any. Someone else's loan is

@@ -6,14 +6,14 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
-use super::{admin_only, lock, LoanError};
+use super::{admin_only, lock_for, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self, LoanAction};
 use crate::server::events::{self, Event};
+use crate::server::machines;
 use crate::server::models::{Machine, User};
 use crate::server::queue::{self, Job};
 use crate::server::schema::{loans, machines as machines_table};
-use crate::server::{audit, machines};
 use crate::types::{EventKind, LoanId, MachineId, MachineState, Phase, PoolId};
 
 /// The machines a loan could move to: free machines of its pool, (id, name).
@@ -49,8 +49,7 @@ pub async fn move_to(
 ) -> Result<(), LoanError> {
     admin_only(admin)?;
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(admin), now).await?;
-        let loan = lock(conn, loan_id).await?;
+        let loan = lock_for(conn, admin, loan_id, now).await?;
         let to = lifecycle::next(loan.state, LoanAction::Move)?;
         let target: Machine = machines_table::table
             .find(machine_id)
