@@ -18,7 +18,7 @@ pub mod types;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::components::layout::{provide_session, Layout};
 use crate::pages::{admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request};
@@ -62,9 +62,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=not_found::NotFound>
                     <Route path=path!("/") view=catalogue::CataloguePage />
                     <Route path=path!("/login") view=login::LoginPage />
-                    <Route path=path!("/request/:pool") view=request::RequestPage />
+                    // Pages whose status depends on what they load (404 for a loan or link that
+                    // does not exist) are rendered whole before the response starts, so the
+                    // status is always the right one.
+                    <Route path=path!("/request/:pool") view=request::RequestPage ssr=SsrMode::Async />
                     <Route path=path!("/loans") view=my_loans::MyLoansPage />
-                    <Route path=path!("/loans/:id") view=loan::LoanPage />
+                    <Route path=path!("/loans/:id") view=loan::LoanPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=admin::home::AdminHomePage />
                     <Route path=path!("/admin/approvals") view=admin::approvals::ApprovalsPage />
                     <Route path=path!("/admin/policies") view=admin::policies::PoliciesPage />
@@ -76,7 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/audit") view=admin::audit::AuditPage />
                     <Route path=path!("/admin/mailbox") view=mailbox::MailboxPage />
                     <Route path=path!("/admin/mailbox/:id") view=mailbox::MailPage />
-                    <Route path=path!("/l/:token") view=link::LinkPage />
+                    <Route path=path!("/l/:token") view=link::LinkPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>
