@@ -184,6 +184,7 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
 
 /// `loaner serve`: the web application, with a worker inside unless configured off.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.require_public_url()?;
     let dev_mode = config.dev_mode();
     if dev_mode && !config.bind.ip().is_loopback() {
         tracing::warn!(bind = %config.bind, "development mode on a non-loopback address: the development login is refused");
@@ -235,6 +236,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `loaner worker`: only the job queue.
 pub async fn work(config: Config) -> anyhow::Result<()> {
+    config.require_public_url()?;
     let pool_size = 4 + config.jobs.concurrency + config.jobs.timer_concurrency;
     let db = Database::open(&config, pool_size).await?;
     let result = async {

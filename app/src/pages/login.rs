@@ -8,6 +8,7 @@ use crate::api::auth::DevLogin;
 use crate::components::layout::use_session;
 use crate::components::notice::FieldMessage;
 use crate::rules::validate;
+use crate::types::Role;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -60,8 +61,8 @@ pub fn LoginPage() -> impl IntoView {
                                 </label>
                                 <fieldset class="field">
                                     <legend>"Role"</legend>
-                                    <label class="radio"><input type="radio" name="role" value="developer" checked />" Developer — borrow machines"</label>
-                                    <label class="radio"><input type="radio" name="role" value="admin" />" Admin — release engineering"</label>
+                                    <label class="radio"><input type="radio" name="role" value=Role::Developer.as_str() checked />" Developer — borrow machines"</label>
+                                    <label class="radio"><input type="radio" name="role" value=Role::Admin.as_str() />" Admin — release engineering"</label>
                                     <FieldMessage error field="role" />
                                 </fieldset>
                                 <button type="submit" class="button" disabled=move || login.pending().get()>"Sign in"</button>

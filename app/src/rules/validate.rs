@@ -10,7 +10,10 @@ const MAX_DESCRIPTION_CHARS: usize = 10_000;
 /// The invisible characters that change the direction text is shown in ("Trojan Source"): a
 /// name or reason containing them reads differently from what it is.
 pub(super) fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Refuses NUL and other control characters (line breaks and tabs are fine where `multiline`)
@@ -209,6 +212,25 @@ pub fn fqdn(input: &str) -> Result<String, String> {
     }
 }
 
+/// A Unix user name (the account a borrower logs in as): lower-case letters, digits, `_`, `.`
+/// and `-`, starting with a letter or `_`, at most 32 bytes.
+pub fn unix_user(input: &str) -> Result<String, String> {
+    let user = input.trim();
+    let ok = user.len() <= 32
+        && user
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if ok {
+        Ok(user.to_owned())
+    } else {
+        Err("Use a Unix user name like builder.".into())
+    }
+}
+
 /// A pool's short name for addresses: lower-case letters, digits and hyphens.
 pub fn slug(input: &str) -> Result<String, String> {
     let slug = input.trim();
@@ -312,6 +334,23 @@ mod tests {
             "a@b@c.d",
         ] {
             assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn login_users_are_unix_user_names() {
+        assert_eq!(unix_user(" builder ").unwrap(), "builder");
+        assert!(unix_user("_svc.ci-2").is_ok());
+        for bad in [
+            "",
+            "Builder",
+            "2fast",
+            "root;id",
+            "a b",
+            "-rf",
+            &"x".repeat(33),
+        ] {
+            assert!(unix_user(bad).is_err(), "{bad:?}");
         }
     }
 

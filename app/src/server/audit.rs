@@ -135,9 +135,14 @@ fn row(entry: AuditEntry) -> AuditRow {
 }
 
 /// A cell as a spreadsheet will not run it: text that starts like a formula (`=`, `+`, `-`,
-/// `@`, a tab or a carriage return) gets a leading apostrophe.
+/// `@`, their full-width forms, a tab or a carriage return — after any leading spaces, which
+/// some spreadsheets skip) gets a leading apostrophe.
 fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let starts_like_a_formula = text.starts_with(['\t', '\r'])
+        || text.trim_start().starts_with([
+            '=', '+', '-', '@', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+        ]);
+    if starts_like_a_formula {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -212,6 +217,9 @@ mod tests {
             "@SUM(A1)",
             "\tx",
             "\rx",
+            "  =1+1",
+            "\u{FF1D}1+1",
+            "\u{FF20}SUM(A1)",
         ] {
             let csv = to_csv(&[row(evil)]).unwrap();
             let line = csv.lines().nth(1).unwrap();

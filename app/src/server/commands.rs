@@ -6,7 +6,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
-/// The folder step commands resolve in, canonicalised when the server starts.
+/// The folder step commands resolve in, canonicalised when the server starts (and again when a
+/// command is checked, if it did not exist then).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandsDir {
     root: PathBuf,
@@ -66,7 +67,12 @@ impl CommandsDir {
         let real = located
             .canonicalize()
             .map_err(|e| format!("The command \"{command}\" cannot be found ({e})."))?;
-        if !real.starts_with(&self.root) {
+        // The folder may have been created (or moved behind a link) after the server started.
+        let real_root = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
+        if !real.starts_with(&real_root) {
             return Err(format!(
                 "The command \"{command}\" leads outside the commands folder ({}) through a symbolic link.",
                 self.root.display()
@@ -170,5 +176,19 @@ mod tests {
             .resolve("later.sh")
             .unwrap_err()
             .contains("cannot be found"));
+    }
+
+    #[test]
+    fn a_folder_created_behind_a_link_after_start_still_runs_its_programs() {
+        let dir = tempfile_like::Dir::new();
+        let real = dir.path().join("real");
+        let link = dir.path().join("steps");
+        let commands = CommandsDir::new(&link);
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("ok.sh"), "#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(commands.resolve("ok.sh").is_ok());
+        std::os::unix::fs::symlink("/bin/sh", real.join("shell")).unwrap();
+        assert!(commands.resolve("shell").is_err());
     }
 }

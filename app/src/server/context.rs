@@ -2,7 +2,7 @@
 //! and answer failures with the right HTTP status.
 
 use http::request::Parts;
-use http::{header, Method};
+use http::{header, HeaderValue, Method};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
@@ -58,6 +58,11 @@ pub fn fail(err: impl Into<AppError>) -> AppError {
     if let Some(response) = use_context::<ResponseOptions>() {
         if !is_plain_form_post() {
             response.set_status(err.status());
+        }
+        if let AppError::RateLimited { retry_after_secs } = err {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.insert_header(header::RETRY_AFTER, value);
+            }
         }
     }
     err
@@ -132,12 +137,14 @@ pub fn set_page_policy() {
     }
 }
 
-/// Whether the request came through a proxy (it carries `Forwarded` or `X-Forwarded-*`).
+/// Whether the request came through a proxy (it carries `Forwarded`, `X-Forwarded-*`, `Via`
+/// or `X-Real-IP`). A bare port forward adds none of them: the development login must never
+/// be forwarded to other machines.
 pub fn came_through_proxy() -> bool {
     use_context::<Parts>().is_some_and(|parts| {
         parts.headers.keys().any(|name| {
             let name = name.as_str();
-            name == "forwarded" || name.starts_with("x-forwarded-")
+            matches!(name, "forwarded" | "via" | "x-real-ip") || name.starts_with("x-forwarded-")
         })
     })
 }

@@ -106,7 +106,7 @@ impl Form {
             Ok(value) if value.is_object() => value,
             _ => self.fail(
                 field,
-                "Enter a JSON object, like {\"env\": {\"BMC_HOST\": \"bmc-01\"}}.",
+                "Enter a JSON object, like {\"env\": {\"SITE_BMC_HOST\": \"bmc-01\"}}.",
             ),
         }
     }

@@ -75,7 +75,7 @@ impl RateLimits {
     /// counted per /64, the block one subscriber usually has.
     pub fn check_address(&self, limit: AddressLimit, address: IpAddr) -> Result<(), RateLimited> {
         self.forget_old();
-        let key = match address {
+        let key = match address.to_canonical() {
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6) & !((1u128 << 64) - 1);
                 IpAddr::V6(bits.into())

@@ -70,6 +70,20 @@ fn origin_of(scheme: &str, host: &str, port: u16) -> String {
     }
 }
 
+/// The origin (`scheme://host[:port]`) of an absolute http(s) URL such as a `Referer`.
+pub fn origin_of_url(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = split_authority(authority)?;
+    Some(origin_of(&scheme, &host, port.unwrap_or(default_port)))
+}
+
 /// `host[:port]` (a `Host` header, the authority of a URL) as a lower-cased host and a port.
 pub fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
     let authority = authority.trim();
@@ -217,6 +231,20 @@ mod tests {
             PublicUrl::parse("http://[::1]:8080").unwrap().origin(),
             "http://[::1]:8080"
         );
+    }
+
+    #[test]
+    fn a_referer_gives_its_origin() {
+        assert_eq!(
+            origin_of_url("https://Loaner.example.com:443/loans/7?x#y").as_deref(),
+            Some("https://loaner.example.com")
+        );
+        assert_eq!(
+            origin_of_url("http://127.0.0.1:3000/login").as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
+        assert_eq!(origin_of_url("javascript:alert(1)"), None);
+        assert_eq!(origin_of_url("https://user@evil.example/"), None);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use super::schema::{admin_tasks, loans as loans_table, machines, pools, users};
 use super::{audit, mail, DbError};
 use crate::error::FieldError;
 use crate::rules::validate;
-use crate::types::{EventKind, LoanId, MachineId, MailKind, Phase, TaskId, TaskRow, TaskState};
+use crate::types::{
+    EventKind, LoanId, MachineId, MailKind, Phase, TaskId, TaskOutcome, TaskRow, TaskState,
+};
 
 /// Opens the task for a manual step (once per loan, machine and step) and tells the admins.
 /// Returns false if it was open already.
@@ -94,7 +96,7 @@ pub async fn close(
     conn: &mut AsyncPgConnection,
     admin: &User,
     task_id: TaskId,
-    done: bool,
+    outcome: TaskOutcome,
     note: &str,
     site_offsets: &[i32],
     now: DateTime<Utc>,
@@ -102,6 +104,7 @@ pub async fn close(
     if !admin.is_admin() {
         return Err(LoanError::AdminsOnly);
     }
+    let done = outcome == TaskOutcome::Done;
     let invalid = |m| LoanError::Invalid(vec![FieldError::new("note", m)]);
     let note = if done {
         validate::optional_note(note).map_err(invalid)?
@@ -123,10 +126,9 @@ pub async fn close(
         }
         diesel::update(admin_tasks::table.find(task.id))
             .set((
-                admin_tasks::state.eq(if done {
-                    TaskState::Done
-                } else {
-                    TaskState::Failed
+                admin_tasks::state.eq(match outcome {
+                    TaskOutcome::Done => TaskState::Done,
+                    TaskOutcome::Failed => TaskState::Failed,
                 }),
                 admin_tasks::closed_at.eq(now),
                 admin_tasks::closed_by.eq(admin.id),

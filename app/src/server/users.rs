@@ -25,8 +25,22 @@ pub struct Identity<'a> {
 }
 
 /// Creates the user with this (lower-cased) email, or updates their name, role and groups, and
-/// records the sign-in in the audit log — all in one transaction.
+/// records the sign-in in the audit log — all in one transaction. Two first sign-ins of the same
+/// person at once (two tabs) both succeed: the one that loses the race updates the new row.
 pub async fn sign_in(
+    conn: &mut AsyncPgConnection,
+    who: &Identity<'_>,
+    now: DateTime<Utc>,
+) -> Result<User, DbError> {
+    match sign_in_once(conn, who, now).await {
+        Err(DbError::Query(err)) if is_unique_violation(&err, "users_email_key") => {
+            sign_in_once(conn, who, now).await
+        }
+        done => done,
+    }
+}
+
+async fn sign_in_once(
     conn: &mut AsyncPgConnection,
     who: &Identity<'_>,
     now: DateTime<Utc>,
@@ -57,7 +71,7 @@ pub async fn sign_in(
             }
             None => {
                 audit::stamp_as(conn, who.name, now).await?;
-                let inserted = diesel::insert_into(users::table)
+                diesel::insert_into(users::table)
                     .values((
                         users::email.eq(&email),
                         users::name.eq(who.name),
@@ -68,15 +82,7 @@ pub async fn sign_in(
                     ))
                     .returning(User::as_returning())
                     .get_result(conn)
-                    .await;
-                match inserted {
-                    Ok(user) => user,
-                    // Two first sign-ins of the same person raced; the caller may try again.
-                    Err(err) if is_unique_violation(&err, "users_email_key") => {
-                        return Err(DbError::Query(err))
-                    }
-                    Err(err) => return Err(err.into()),
-                }
+                    .await?
             }
         };
         audit::stamp(conn, Some(&user), now).await?;

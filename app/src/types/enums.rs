@@ -191,6 +191,14 @@ text_enum! {
 }
 
 text_enum! {
+    /// How an admin closes a task: done (the loan moves on) or failed (the loan fails).
+    TaskOutcome {
+        Done => "done", "Done";
+        Failed => "failed", "Failed";
+    }
+}
+
+text_enum! {
     /// What an entry of a loan's history records; the timeline picks its icon from it.
     EventKind {
         Requested => "requested", "Requested";

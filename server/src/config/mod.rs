@@ -304,6 +304,16 @@ impl Config {
         Ok(())
     }
 
+    /// `serve` and `worker` put the site's address in pages, links and emails, and check every
+    /// request's `Host` against it: outside development mode it must be said, not guessed.
+    pub fn require_public_url(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.dev_mode() || self.public_url.is_some(),
+            "public_url must be set outside development mode (LOANER_PUBLIC_URL=https://loaner.example.com): it is the address in every link and email, and requests for any other host name are refused"
+        );
+        Ok(())
+    }
+
     /// The address people reach the site at: `public_url`, or `http://{bind}`.
     pub fn public_url(&self) -> Result<PublicUrl, String> {
         let text = self

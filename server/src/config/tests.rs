@@ -49,6 +49,22 @@ fn development_mode_refuses_a_real_database_or_a_public_address() {
 }
 
 #[test]
+fn outside_development_mode_the_public_address_must_be_given() {
+    let unsaid = Config {
+        database_url: Some("postgres://x@localhost/y".into()),
+        ..Config::default()
+    };
+    let err = unsaid.require_public_url().unwrap_err().to_string();
+    assert!(err.contains("public_url must be set"), "{err}");
+    let said = Config {
+        public_url: Some("https://loaner.example.com".into()),
+        ..unsaid
+    };
+    assert!(said.require_public_url().is_ok());
+    assert!(Config::default().require_public_url().is_ok());
+}
+
+#[test]
 fn mail_goes_to_the_mailbox_in_development_and_over_smtp_otherwise() {
     assert_eq!(Config::default().mail_transport(), MailTransport::Mailbox);
     let production = Config {

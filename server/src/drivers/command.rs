@@ -2,7 +2,7 @@
 //! for a step, with the machine and loan in `LOANER_*` environment variables and a time limit.
 //! Its combined stdout and stderr become the step's output in the loan history. Only programs
 //! inside `commands_dir` run, checked again here just before each run; pools and machines add
-//! only `SITE_*` variables to the environment.
+//! only `SITE_*` variables to the environment (a step whose settings hold anything else fails).
 
 use std::io::Read;
 use std::process::Stdio;
@@ -23,8 +23,14 @@ pub struct CommandDriver {
     pub default_timeout: Duration,
 }
 
-/// The environment a step's command sees.
-fn environment(action: Action, step: &Step, target: &Target<'_>) -> Vec<(String, String)> {
+/// The environment a step's command sees, or why the step must not run: a setting that is not
+/// a site variable (saving refuses them; one that got into the database anyway — an old row, a
+/// hand edit — would change how the script runs, so the step fails naming it).
+fn environment(
+    action: Action,
+    step: &Step,
+    target: &Target<'_>,
+) -> Result<Vec<(String, String)>, DriverError> {
     let machine = target.machine;
     let pool = target.pool;
     let mut env = vec![
@@ -54,21 +60,30 @@ fn environment(action: Action, step: &Step, target: &Target<'_>) -> Vec<(String,
     let mut env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     // The site's own settings (`{"env": {"SITE_BMC_HOST": "…"}}`) for its scripts: the pool's,
     // then the machine's, so a machine's value wins (the last of equal names is the one set).
-    // Saving refuses other names; one that got into the database anyway is not passed on.
-    for settings in [&pool.driver_settings, &machine.driver_settings] {
+    for (owner, settings) in [
+        ("pool", &pool.driver_settings),
+        ("machine", &machine.driver_settings),
+    ] {
         let extra = settings.get("env").and_then(|e| e.as_object());
         for (key, value) in extra.into_iter().flatten() {
-            match (validate::site_variable_name(key), value.as_str()) {
-                (Ok(()), Some(value)) if validate::clean(value, false).is_ok() => {
-                    env.push((key.clone(), value.to_owned()));
-                }
-                _ => {
-                    tracing::warn!(machine.fqdn = %machine.fqdn, variable = %key, "ignoring a driver setting that is not a site variable")
-                }
+            let value = value.as_str().ok_or_else(|| {
+                DriverError::Config(format!(
+                    "the {owner}'s driver setting env.{} is not text. The step did not run.",
+                    key.escape_debug()
+                ))
+            })?;
+            let usable =
+                validate::site_variable_name(key).and_then(|()| validate::clean(value, false));
+            if let Err(why) = usable {
+                return Err(DriverError::Config(format!(
+                    "the {owner}'s driver setting env.{} cannot be passed to a script: {why} The step did not run.",
+                    key.escape_debug()
+                )));
             }
+            env.push((key.clone(), value.to_owned()));
         }
     }
-    env
+    Ok(env)
 }
 
 #[async_trait::async_trait]
@@ -113,7 +128,7 @@ impl Driver for CommandDriver {
                     .iter()
                     .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
             )
-            .envs(environment(action, step, target))
+            .envs(environment(action, step, target)?)
             .stdin(Stdio::null())
             .stdout(Stdio::from(writer))
             .stderr(Stdio::from(writer_err))

@@ -23,11 +23,17 @@ pub async fn host(State(state): State<AppState>, request: Request, next: Next) -
     if any_host_may_ask(request.uri().path()) {
         return next.run(request).await;
     }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    // The Host header names the site; an absolute-form request line may name it instead, but
+    // never a different one.
+    let header = request.headers().get(header::HOST);
+    let authority = request.uri().authority().map(|a| a.as_str());
+    let host = match (header, authority) {
+        (Some(header), authority) => header
+            .to_str()
+            .ok()
+            .filter(|h| authority.is_none_or(|a| a.eq_ignore_ascii_case(h))),
+        (None, authority) => authority,
+    };
     if host.is_some_and(|h| state.site.answers_for(h)) {
         return next.run(request).await;
     }
@@ -43,23 +49,24 @@ pub async fn host(State(state): State<AppState>, request: Request, next: Next) -
 }
 
 /// Whether a state-changing request comes from this site's own pages (or from no browser).
+///
+/// `Origin: null` is what a browser sends for a plain form posted from a page with
+/// `Referrer-Policy: no-referrer` (the one-click link pages) — and from a sandboxed frame on any
+/// site; fetch metadata tells the two apart, and without it the request is refused.
 pub fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(origin) = text(header::ORIGIN) {
-        return state.site.is_own_origin(origin);
+    let fetch_site = text(header::HeaderName::from_static("sec-fetch-site"));
+    match text(header::ORIGIN) {
+        Some("null") => return fetch_site == Some("same-origin"),
+        Some(origin) => return state.site.is_own_origin(origin),
+        None => {}
     }
-    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+    if let Some(site) = fetch_site {
         return matches!(site, "same-origin" | "none");
     }
     if let Some(referer) = text(header::REFERER) {
-        let origin = referer
-            .split_once("://")
-            .map(|(scheme, rest)| {
-                let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-                format!("{scheme}://{authority}")
-            })
-            .unwrap_or_default();
-        return state.site.is_own_origin(&origin);
+        return app::server::state::origin_of_url(referer)
+            .is_some_and(|origin| state.site.is_own_origin(&origin));
     }
     // No browser sends a state-changing request without any of the three: a script or curl.
     true

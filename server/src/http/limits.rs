@@ -48,28 +48,42 @@ pub async fn body_size(State(state): State<AppState>, request: Request, next: Ne
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the last address in
 /// `X-Forwarded-For` that is not one of ours.
+/// IPv4 clients of a dual-stack listener arrive as `::ffff:a.b.c.d`: counted as themselves.
 pub fn client_address(state: &AppState, request: &Request) -> IpAddr {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    if !state.site.trusted_proxies.contains(&peer) {
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
+    let trusted = |ip: &IpAddr| {
+        state
+            .site
+            .trusted_proxies
+            .iter()
+            .any(|t| t.to_canonical() == *ip)
+    };
+    if !trusted(&peer) {
         return peer;
     }
-    forwarded_for(request.headers())
-        .into_iter()
-        .rev()
-        .find(|ip| !state.site.trusted_proxies.contains(ip))
-        .unwrap_or(peer)
+    // From the right: our proxies append; the first entry that is not one of them is the
+    // client. An entry that does not read as an address ends the walk (the proxy is counted),
+    // so a client cannot slip in an address of its choosing behind one.
+    for entry in forwarded_for(request.headers()).iter().rev() {
+        match entry.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if trusted(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
-fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
+fn forwarded_for(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|ip| ip.trim().parse().ok())
+        .map(|entry| entry.trim().to_owned())
         .collect()
 }
 

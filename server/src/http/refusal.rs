@@ -6,6 +6,9 @@ use app::error::AppError;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// The refusal page's policy: its one stylesheet, nothing else.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 /// Whether the caller reads HTML (a browser navigating or posting a plain form).
 pub fn wants_html(headers: &HeaderMap) -> bool {
     headers
@@ -32,7 +35,10 @@ pub fn refuse(headers: &HeaderMap, title: &str, error: AppError) -> Response {
         );
         (
             status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+            ],
             page,
         )
             .into_response()

@@ -139,9 +139,6 @@ impl Worker {
                 if still_ours.is_none() {
                     return Err(JobError::LeaseLost);
                 }
-                if let Some(job) = job {
-                    super::on_failure(&self.deps, c, row, job, failure, retry_at, now).await?;
-                }
                 let target = jobs::table.filter(jobs::id.eq(row.id));
                 match retry_at {
                     Some(at) => {
@@ -167,6 +164,11 @@ impl Worker {
                             .await?
                     }
                 };
+                // After the row is retired: a recurring job that gave up schedules its next run
+                // under the same key, which is free only once this row counts as failed.
+                if let Some(job) = job {
+                    super::on_failure(&self.deps, c, row, job, failure, retry_at, now).await?;
+                }
                 Ok(())
             })
             .await

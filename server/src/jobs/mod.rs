@@ -116,12 +116,26 @@ async fn on_failure(
         Job::SweepWaiting if gave_up => sweep::schedule(conn, now).await.map(|_| ()),
         Job::PurgeMail if gave_up => purge_mail::schedule(conn, now).await.map(|_| ()),
         Job::SendMail {
-            mail: MailKind::Digest,
+            mail,
+            loan_id,
             about,
-            ..
-        } if gave_up => send_mail::reschedule_digest(conn, about, deps.digest_hour_utc, now)
-            .await
-            .map(|_| ()),
+            offset_minutes,
+            to_user,
+        } if gave_up => {
+            // Never sent: its stored copy keeps no usable link either.
+            let job = MailJob {
+                kind: mail,
+                loan_id,
+                about,
+                offset_minutes,
+                to_user,
+            };
+            send_mail::redact_unsent(conn, &job).await?;
+            if mail == MailKind::Digest {
+                send_mail::reschedule_digest(conn, about, deps.digest_hour_utc, now).await?;
+            }
+            Ok(())
+        }
         // Timers and mail only log: the loan is untouched and the job row keeps the error.
         Job::ExpireLoan { .. }
         | Job::EndGrace { .. }

@@ -82,6 +82,34 @@ pub async fn run(ctx: &JobContext, job: MailJob) -> Result<(), JobError> {
     .await
 }
 
+/// A message that was never sent (its job gave up): the stored copy's links are cut out.
+pub async fn redact_unsent(conn: &mut AsyncPgConnection, job: &MailJob) -> Result<(), JobError> {
+    let key = mail::dedupe_key(
+        job.kind,
+        job.loan_id,
+        job.about,
+        job.offset_minutes,
+        job.to_user,
+    );
+    let stored: Option<Email> = emails::table
+        .filter(emails::dedupe_key.eq(&key))
+        .filter(emails::sent_at.is_null())
+        .select(Email::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(email) = stored {
+        diesel::update(emails::table.find(email.id))
+            .set((
+                emails::body_text.eq(redact_links(&email.body_text)),
+                emails::body_html.eq(redact_links(&email.body_html)),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Schedules the admins' daily digest at `at`, unless it is already scheduled.
 async fn schedule_digest_at(
     conn: &mut AsyncPgConnection,

@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use crate::security::CALLS;
+use app::types::Role;
 use axum::http::StatusCode;
 
 #[tokio::test]
@@ -63,6 +64,37 @@ async fn sign_ins_and_role_changes_are_audited_with_the_person_as_the_actor() {
     );
     let change: String = rows[1].get(3);
     assert!(change.contains("\"role\": \"admin\""), "{change}");
+}
+
+#[tokio::test]
+async fn two_first_sign_ins_of_one_person_at_once_both_succeed() {
+    let w = World::new().await;
+    // Another sign-in (another tab) has created the row but not yet committed.
+    let other = w.sql().await;
+    other
+        .batch_execute(
+            "BEGIN; INSERT INTO users (email, name, role, created_at, last_login_at)
+             VALUES ('kim@example.com', 'Kim', 'developer', now(), now())",
+        )
+        .await
+        .unwrap();
+    let commit_soon = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        other.batch_execute("COMMIT").await.unwrap();
+    };
+    let (kim, ()) = tokio::join!(w.person("Kim", Role::Developer, &[]), commit_soon);
+    assert_eq!(kim.email, "kim@example.com");
+    assert_eq!(
+        w.count("SELECT count(*) FROM users WHERE email = 'kim@example.com'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM audit_log WHERE kind = 'user.sign_in'")
+            .await,
+        1,
+        "the sign-in that waited is recorded"
+    );
 }
 
 #[tokio::test]

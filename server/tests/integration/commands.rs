@@ -149,36 +149,37 @@ async fn a_command_sees_the_machine_the_loan_and_site_variables_and_nothing_of_t
 }
 
 #[tokio::test]
-async fn variables_that_would_change_how_the_script_runs_never_reach_it() {
+async fn a_step_whose_settings_would_change_how_its_script_runs_fails_without_running_it() {
     let w = World::new().await;
-    let script = w.scripts.write("env.sh", "env | sort");
+    let marker = w.scripts.path("ran");
+    let script = w
+        .scripts
+        .write("env.sh", &format!("touch {}", marker.display()));
     // Settings written into the database behind the editor's back (an old row, a bad sync).
-    let fixtures = target_fixtures(serde_json::json!({"env": {
-        "PATH": "/tmp/evil",
-        "LD_PRELOAD": "/tmp/evil.so",
-        "BASH_ENV": "/tmp/evil.sh",
-        "ENV": "/tmp/evil.sh",
-        "LOANER_LOAN_ID": "999",
-        "SITE_OK": "yes",
-    }}));
-
-    let output = driver(&w)
-        .run(
-            Action::Status,
-            &step("Look", Action::Status, &script),
-            &target(&fixtures, Phase::Provision),
-        )
-        .await
-        .unwrap()
-        .text;
-
-    assert!(output.contains("SITE_OK=yes"), "{output}");
-    assert!(output.contains("LOANER_LOAN_ID=42"), "{output}");
-    for evil in ["/tmp/evil", "LD_PRELOAD", "BASH_ENV", "LOANER_LOAN_ID=999"] {
+    for (name, value) in [
+        ("PATH", "/tmp/evil"),
+        ("LD_PRELOAD", "/tmp/evil.so"),
+        ("BASH_ENV", "/tmp/evil.sh"),
+        ("LOANER_LOAN_ID", "999"),
+        ("SITE_OK", "line\u{0}break"),
+    ] {
+        let fixtures =
+            target_fixtures(serde_json::json!({"env": {name: value, "SITE_FINE": "yes"}}));
+        let err = driver(&w)
+            .run(
+                Action::Status,
+                &step("Look", Action::Status, &script),
+                &target(&fixtures, Phase::Provision),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{name}: {err}");
+        let message = err.to_string();
         assert!(
-            !output.contains(evil),
-            "{evil} reached the script:\n{output}"
+            message.contains(&format!("env.{name}")) && message.contains("did not run"),
+            "{name}: {message}"
         );
+        assert!(!marker.exists(), "the script ran with {name} set");
     }
 }
 

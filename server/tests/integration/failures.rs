@@ -204,3 +204,38 @@ async fn a_recurring_job_that_gave_up_comes_back() {
         .get::<_, i64>(0);
     assert_eq!(next_day, 1, "tomorrow's digest is scheduled");
 }
+
+#[tokio::test]
+async fn a_sweep_whose_last_attempt_fails_schedules_the_next_one() {
+    let w = World::new().await;
+    let mut conn = w.conn().await;
+    server::jobs::schedule_recurring(&mut conn, 8, w.clock.now())
+        .await
+        .unwrap();
+    let sql = w.sql().await;
+    sql.batch_execute(
+        "UPDATE jobs SET max_attempts = 1 WHERE kind = 'sweep_waiting';
+         -- The sweep's query now fails, as it would with the database in trouble.
+         ALTER TABLE loans RENAME TO loans_elsewhere;",
+    )
+    .await
+    .unwrap();
+    w.clock.advance(chrono::Duration::minutes(30));
+    w.worker().run_until_idle().await.unwrap();
+
+    let sweeps = |failed: bool| {
+        format!(
+            "SELECT count(*) FROM jobs WHERE kind = 'sweep_waiting' AND (failed_at IS NOT NULL) = {failed}"
+        )
+    };
+    assert_eq!(
+        w.count(&sweeps(true)).await,
+        1,
+        "the sweep failed and gave up"
+    );
+    assert_eq!(
+        w.count(&sweeps(false)).await,
+        1,
+        "and the next sweep is scheduled"
+    );
+}

@@ -7,7 +7,7 @@ use crate::common::*;
 use app::server::inventory::{self, InventoryError};
 use app::server::loans::{self, LoanError};
 use app::server::tasks;
-use app::types::{Action, DriverKind, LoanState, MachineState, Step};
+use app::types::{Action, DriverKind, LoanState, MachineState, Step, TaskOutcome};
 
 pub(crate) const OFFSETS: [i32; 1] = [60];
 
@@ -69,7 +69,7 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
             &mut conn,
             &dana,
             open[0].id,
-            true,
+            TaskOutcome::Done,
             "",
             &OFFSETS,
             w.clock.now()
@@ -81,7 +81,7 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
         &mut conn,
         &rex,
         open[0].id,
-        false,
+        TaskOutcome::Failed,
         "",
         &OFFSETS,
         w.clock.now(),
@@ -95,7 +95,7 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
         &mut conn,
         &rex,
         open[0].id,
-        true,
+        TaskOutcome::Done,
         "probe attached",
         &OFFSETS,
         w.clock.now(),
@@ -121,7 +121,7 @@ async fn a_manual_step_waits_for_an_admin_and_the_loan_moves_on_when_it_is_done(
             &mut conn,
             &rex,
             open[0].id,
-            true,
+            TaskOutcome::Done,
             "",
             &OFFSETS,
             w.clock.now()
@@ -152,7 +152,7 @@ async fn a_failed_manual_step_fails_the_loan_and_cleans_the_machine() {
         &mut conn,
         &rex,
         task.id,
-        false,
+        TaskOutcome::Failed,
         "the probe is broken",
         &OFFSETS,
         w.clock.now(),

@@ -14,7 +14,7 @@ use axum::http::{header, Method, StatusCode};
 use server::config::Config;
 
 fn from(address: &str, mut request: Request<Body>) -> Request<Body> {
-    let peer: SocketAddr = format!("{address}:40000").parse().unwrap();
+    let peer = SocketAddr::new(address.parse().unwrap(), 40000);
     request.extensions_mut().insert(ConnectInfo(peer));
     request
 }
@@ -110,6 +110,46 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_one_counted() {
 }
 
 #[tokio::test]
+async fn a_client_cannot_hide_behind_a_made_up_forwarded_address() {
+    let w = World::new().await;
+    let site = w.web_with(
+        Config {
+            dev_mode: Some(true),
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            ..Config::default()
+        },
+        "127.0.0.1:3000",
+    );
+    let look_up = |peer: &str, forwarded: &str| {
+        from(
+            peer,
+            site.request(Method::GET, "/l/abc")
+                .header("x-forwarded-for", forwarded)
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    // Our proxy, reached over IPv6 as an IPv4-mapped address, is still our proxy: the
+    // address it forwards is the one counted.
+    for _ in 0..30 {
+        site.send(look_up("::ffff:10.0.0.1", "203.0.113.5")).await;
+    }
+    let mapped = site.send(look_up("10.0.0.1", "203.0.113.5")).await;
+    assert_eq!(mapped.status, StatusCode::TOO_MANY_REQUESTS);
+    // Something that is not an address, between a chosen address and our proxy, stops the
+    // walk: each request counts against the proxy's entry, not a fresh made-up client.
+    let mut served = 0;
+    for i in 0..40 {
+        let forwarded = format!("198.51.100.{i}, not-an-address, 10.0.0.1");
+        if site.send(look_up("10.0.0.1", &forwarded)).await.status != StatusCode::TOO_MANY_REQUESTS
+        {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 30, "made-up addresses were each counted afresh");
+}
+
+#[tokio::test]
 async fn one_person_cannot_flood_the_queue_with_loan_requests() {
     let w = World::new().await;
     let mut spec = w.pool_spec("build");
@@ -136,6 +176,8 @@ async fn one_person_cannot_flood_the_queue_with_loan_requests() {
         refused.body
     );
     assert!(refused.body.contains("RateLimited"), "{}", refused.body);
+    let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After: {wait}");
     assert_eq!(w.count("SELECT count(*) FROM loans").await, 3);
     let other = site.call("/api/request_loan", Some(&eve), ask).await;
     assert_eq!(other.status, StatusCode::OK, "someone else may still ask");

@@ -90,23 +90,16 @@ pub async fn deny_loan(id: LoanId, reason: String) -> Result<(), AppError> {
 #[server(prefix = "/api/admin", endpoint = "close_task")]
 pub async fn close_task(id: TaskId, outcome: String, note: Option<String>) -> Result<(), AppError> {
     use crate::server::{context, tasks};
+    use crate::types::TaskOutcome;
     let (state, admin) = context::require_admin().await?;
-    let done = match outcome.as_str() {
-        "done" => true,
-        "failed" => false,
-        _ => {
-            return Err(context::fail(AppError::field(
-                "outcome",
-                "Choose done or failed.",
-            )))
-        }
-    };
+    let outcome = TaskOutcome::parse(&outcome)
+        .ok_or_else(|| context::fail(AppError::field("outcome", "Choose done or failed.")))?;
     let mut conn = state.conn().await.map_err(context::fail)?;
     tasks::close(
         &mut conn,
         &admin,
         id,
-        done,
+        outcome,
         note.as_deref().unwrap_or_default(),
         &state.site.reminder_offsets_minutes,
         state.clock.now(),

@@ -8,7 +8,7 @@ use leptos_router::components::A;
 use crate::api::admin::{get_overview, CloseTask};
 use crate::components::notice::{ErrorNotice, FieldMessage};
 use crate::format;
-use crate::types::{AdminOverview, TaskRow};
+use crate::types::{AdminOverview, TaskOutcome, TaskRow};
 
 #[component]
 pub fn AdminHomePage() -> impl IntoView {
@@ -90,8 +90,8 @@ fn TaskCard(task: TaskRow, close: ServerAction<CloseTask>) -> impl IntoView {
                     <FieldMessage error field="note" />
                 </label>
                 <div class="button-row">
-                    <button type="submit" name="outcome" value="done" class="button" data-testid="task-done">"Done — the loan moves on"</button>
-                    <button type="submit" name="outcome" value="failed" class="button button-secondary">"Failed"</button>
+                    <button type="submit" name="outcome" value=TaskOutcome::Done.as_str() class="button" data-testid="task-done">"Done — the loan moves on"</button>
+                    <button type="submit" name="outcome" value=TaskOutcome::Failed.as_str() class="button button-secondary">"Failed"</button>
                 </div>
             </ActionForm>
         </article>

@@ -10,3 +10,19 @@ pub mod machines;
 pub mod policies;
 pub mod pool_edit;
 pub mod pools;
+
+use crate::types::ApprovalMode;
+
+/// The approval choices of the policy forms, each with what it means.
+pub(crate) fn approval_options() -> Vec<(String, String)> {
+    ApprovalMode::ALL
+        .iter()
+        .map(|mode| {
+            let meaning = match mode {
+                ApprovalMode::Automatic => "Automatic",
+                ApprovalMode::Manual => "Manual (an admin approves)",
+            };
+            (mode.as_str().to_owned(), meaning.to_owned())
+        })
+        .collect()
+}

@@ -51,7 +51,7 @@ fn Policies(data: PoliciesView, save: ServerAction<SaveSitePolicy>) -> impl Into
             <ActionForm action=save>
                 <div class="form-grid">
                     <SelectField name="approval_mode" label="Approval" value=s.approval_mode.as_str().to_owned() error
-                        options=vec![("automatic".into(), "Automatic".into()), ("manual".into(), "Manual (an admin approves)".into())]
+                        options=super::approval_options()
                         hint="Automatic: admins get a daily digest instead.".to_owned() />
                     <SelectField name="bug_required" label="Bug reference required" value=yes_no(s.bug_required) error
                         options=vec![("no".into(), "No".into()), ("yes".into(), "Yes".into())] />

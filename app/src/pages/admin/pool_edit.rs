@@ -11,7 +11,7 @@ use crate::components::fields::{form_error, SelectField, TextArea, TextField};
 use crate::components::notice::ErrorNotice;
 use crate::types::PoolEdit;
 
-const STEPS_HINT: &str = r#"A JSON list, in order. Each step: {"name": "Re-image", "action": "reimage", "driver": "command", "command": "/srv/steps/reimage.sh", "timeout_secs": 900}; a manual step: {"name": "Attach the debug probe", "action": "power_on", "driver": "manual", "instructions": "…"}. Actions: status, power_on, power_off, reboot, reimage, grant_access, revoke_access."#;
+const STEPS_HINT: &str = r#"A JSON list, in order. Each step: {"name": "Re-image", "action": "reimage", "driver": "command", "command": "reimage.sh", "timeout_secs": 900} (commands are programs in the commands folder); a manual step: {"name": "Attach the debug probe", "action": "power_on", "driver": "manual", "instructions": "…"}. Actions: status, power_on, power_off, reboot, reimage, grant_access, revoke_access."#;
 
 #[component]
 pub fn PoolEditPage() -> impl IntoView {
@@ -80,14 +80,12 @@ fn PoolForm(pool: PoolEdit, retire: ServerAction<RetirePool>) -> impl IntoView {
     let approval_value = o
         .approval_mode
         .map_or("inherit".to_owned(), |m| m.as_str().to_owned());
-    let approval_options = vec![
-        (
-            "inherit".to_owned(),
-            inherit(site.approval_mode.label().to_owned()),
-        ),
-        ("automatic".to_owned(), "Automatic".to_owned()),
-        ("manual".to_owned(), "Manual (an admin approves)".to_owned()),
-    ];
+    let approval_options: Vec<(String, String)> = std::iter::once((
+        "inherit".to_owned(),
+        inherit(site.approval_mode.label().to_owned()),
+    ))
+    .chain(super::approval_options())
+    .collect();
     let retired = pool.retired;
     let retire_slug = existing.clone();
     view! {

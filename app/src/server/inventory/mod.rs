@@ -117,7 +117,7 @@ pub fn check_pool(
             "image_version",
             validate::short_text(&spec.image_version, "image version", 80),
         ),
-        login_user: keep("login_user", login_user(&spec.login_user)),
+        login_user: keep("login_user", validate::unix_user(&spec.login_user)),
         provision_steps: spec.provision_steps.clone(),
         reclaim_steps: spec.reclaim_steps.clone(),
         policy: spec.policy.clone(),
@@ -141,24 +141,6 @@ pub fn check_pool(
         Ok(checked)
     } else {
         Err(errors)
-    }
-}
-
-fn login_user(input: &str) -> Result<String, String> {
-    let user = input.trim();
-    let ok = !user.is_empty()
-        && user.len() <= 32
-        && user
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-    if ok {
-        Ok(user.to_owned())
-    } else {
-        Err("Use a Unix user name like builder.".into())
     }
 }
 

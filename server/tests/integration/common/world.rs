@@ -334,6 +334,7 @@ impl World {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
             .arg("worker")
             .env("DATABASE_URL", &self.db.url)
+            .env("LOANER_PUBLIC_URL", "http://loaner.test")
             .env("LOANER_COMMANDS_DIR", self.scripts.dir.path())
             .env("LOANER_JOBS__LEASE_SECS", "2")
             .env("LOANER_JOBS__POLL_SECS", "1")
