@@ -15,6 +15,14 @@ pub fn redact_links(text: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // A percent-encoded character (`%2F` before a token) is not part of a hex run.
+        let escaped = bytes[i] == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if escaped {
+            i += 3;
+            continue;
+        }
         if !bytes[i].is_ascii_hexdigit() {
             i += 1;
             continue;
