@@ -63,6 +63,26 @@ fn step_of(job: &Job) -> Option<StepJob> {
     }
 }
 
+/// The message a mail job sends; `None` for the other kinds.
+fn mail_of(job: &Job) -> Option<MailJob> {
+    match *job {
+        Job::SendMail {
+            mail,
+            loan_id,
+            about,
+            offset_minutes,
+            to_user,
+        } => Some(MailJob {
+            kind: mail,
+            loan_id,
+            about,
+            offset_minutes,
+            to_user,
+        }),
+        _ => None,
+    }
+}
+
 /// Runs one job. Every kind has its arm: a job nobody runs does not compile.
 async fn run(ctx: &JobContext, job: &Job) -> Result<(), JobError> {
     if let Some(step) = step_of(job) {
@@ -71,22 +91,10 @@ async fn run(ctx: &JobContext, job: &Job) -> Result<(), JobError> {
     match *job {
         Job::ExpireLoan { loan_id, deadline } => timers::expire(ctx, loan_id, deadline).await,
         Job::EndGrace { loan_id, deadline } => timers::end_grace(ctx, loan_id, deadline).await,
-        Job::SendMail {
-            mail,
-            loan_id,
-            about,
-            offset_minutes,
-            to_user,
-        } => {
-            let job = MailJob {
-                kind: mail,
-                loan_id,
-                about,
-                offset_minutes,
-                to_user,
-            };
-            send_mail::run(ctx, job).await
-        }
+        Job::SendMail { .. } => match mail_of(job) {
+            Some(mail) => send_mail::run(ctx, mail).await,
+            None => Err(JobError::permanent("a mail job without its message")),
+        },
         Job::SweepWaiting => sweep::run(ctx).await,
         Job::PurgeMail => purge_mail::run(ctx).await,
         Job::ProvisionStep { .. }
@@ -115,24 +123,14 @@ async fn on_failure(
     match *job {
         Job::SweepWaiting if gave_up => sweep::schedule(conn, now).await.map(|_| ()),
         Job::PurgeMail if gave_up => purge_mail::schedule(conn, now).await.map(|_| ()),
-        Job::SendMail {
-            mail,
-            loan_id,
-            about,
-            offset_minutes,
-            to_user,
-        } if gave_up => {
-            // Never sent: its stored copy keeps no usable link either.
-            let job = MailJob {
-                kind: mail,
-                loan_id,
-                about,
-                offset_minutes,
-                to_user,
+        Job::SendMail { .. } if gave_up => {
+            let Some(mail) = mail_of(job) else {
+                return Ok(());
             };
-            send_mail::redact_unsent(conn, &job).await?;
-            if mail == MailKind::Digest {
-                send_mail::reschedule_digest(conn, about, deps.digest_hour_utc, now).await?;
+            // Never sent: its stored copy keeps no usable link either.
+            send_mail::redact_unsent(conn, &mail).await?;
+            if mail.kind == MailKind::Digest {
+                send_mail::reschedule_digest(conn, mail.about, deps.digest_hour_utc, now).await?;
             }
             Ok(())
         }

@@ -17,13 +17,7 @@ use crate::mail::{messages, redact_links, MailJob};
 
 pub async fn run(ctx: &JobContext, job: MailJob) -> Result<(), JobError> {
     let deps = &ctx.deps;
-    let key = mail::dedupe_key(
-        job.kind,
-        job.loan_id,
-        job.about,
-        job.offset_minutes,
-        job.to_user,
-    );
+    let key = job.dedupe_key();
     let mut conn = deps.conn().await?;
     let stored: Option<Email> = emails::table
         .filter(emails::dedupe_key.eq(&key))
@@ -84,13 +78,7 @@ pub async fn run(ctx: &JobContext, job: MailJob) -> Result<(), JobError> {
 
 /// A message that was never sent (its job gave up): the stored copy's links are cut out.
 pub async fn redact_unsent(conn: &mut AsyncPgConnection, job: &MailJob) -> Result<(), JobError> {
-    let key = mail::dedupe_key(
-        job.kind,
-        job.loan_id,
-        job.about,
-        job.offset_minutes,
-        job.to_user,
-    );
+    let key = job.dedupe_key();
     let stored: Option<Email> = emails::table
         .filter(emails::dedupe_key.eq(&key))
         .filter(emails::sent_at.is_null())

@@ -29,6 +29,19 @@ pub struct MailJob {
     pub to_user: Option<UserId>,
 }
 
+impl MailJob {
+    /// The key that keeps this message from being stored or sent twice.
+    pub fn dedupe_key(&self) -> String {
+        app::server::mail::dedupe_key(
+            self.kind,
+            self.loan_id,
+            self.about,
+            self.offset_minutes,
+            self.to_user,
+        )
+    }
+}
+
 /// A message ready to render: subject, template context, recipients.
 #[derive(Clone, Debug)]
 pub struct Draft {

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use crate::common::http::Site;
 use crate::common::*;
 use crate::security::{ADMIN_FORM, CALLS};
 use axum::body::Body;
@@ -17,6 +18,28 @@ fn from(address: &str, mut request: Request<Body>) -> Request<Body> {
     let peer = SocketAddr::new(address.parse().unwrap(), 40000);
     request.extensions_mut().insert(ConnectInfo(peer));
     request
+}
+
+/// A development site behind one trusted proxy, 10.0.0.1.
+fn behind_proxy(w: &World) -> Site {
+    w.web_with(
+        Config {
+            dev_mode: Some(true),
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            ..Config::default()
+        },
+        "127.0.0.1:3000",
+    )
+}
+
+/// A link look-up from `peer`, saying it is forwarded for `forwarded`.
+async fn look_up_via(site: &Site, peer: &str, forwarded: &str) -> StatusCode {
+    let request = site
+        .request(Method::GET, "/l/abc")
+        .header("x-forwarded-for", forwarded)
+        .body(Body::empty())
+        .unwrap();
+    site.send(from(peer, request)).await.status
 }
 
 #[tokio::test]
@@ -77,72 +100,39 @@ async fn a_flood_of_sign_ins_or_link_look_ups_from_one_address_is_slowed_down() 
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_address_is_the_one_counted() {
     let w = World::new().await;
-    let site = w.web_with(
-        Config {
-            dev_mode: Some(true),
-            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
-            ..Config::default()
-        },
-        "127.0.0.1:3000",
-    );
-    let look_up = |peer: &str, forwarded: &str| {
-        from(
-            peer,
-            site.request(Method::GET, "/l/abc")
-                .header("x-forwarded-for", forwarded)
-                .body(Body::empty())
-                .unwrap(),
-        )
-    };
+    let site = behind_proxy(&w);
     for _ in 0..30 {
-        site.send(look_up("10.0.0.1", "203.0.113.5")).await;
+        look_up_via(&site, "10.0.0.1", "203.0.113.5").await;
     }
-    let proxied = site.send(look_up("10.0.0.1", "203.0.113.5")).await;
-    assert_eq!(proxied.status, StatusCode::TOO_MANY_REQUESTS);
-    let other_client = site.send(look_up("10.0.0.1", "203.0.113.6")).await;
-    assert_ne!(other_client.status, StatusCode::TOO_MANY_REQUESTS);
+    let proxied = look_up_via(&site, "10.0.0.1", "203.0.113.5").await;
+    assert_eq!(proxied, StatusCode::TOO_MANY_REQUESTS);
+    let other_client = look_up_via(&site, "10.0.0.1", "203.0.113.6").await;
+    assert_ne!(other_client, StatusCode::TOO_MANY_REQUESTS);
     // A client that is not the proxy cannot pick its own address.
     for _ in 0..30 {
-        site.send(look_up("192.0.2.50", "203.0.113.77")).await;
+        look_up_via(&site, "192.0.2.50", "203.0.113.77").await;
     }
-    let spoofed = site.send(look_up("192.0.2.50", "203.0.113.78")).await;
-    assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
+    let spoofed = look_up_via(&site, "192.0.2.50", "203.0.113.78").await;
+    assert_eq!(spoofed, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
 async fn a_client_cannot_hide_behind_a_made_up_forwarded_address() {
     let w = World::new().await;
-    let site = w.web_with(
-        Config {
-            dev_mode: Some(true),
-            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
-            ..Config::default()
-        },
-        "127.0.0.1:3000",
-    );
-    let look_up = |peer: &str, forwarded: &str| {
-        from(
-            peer,
-            site.request(Method::GET, "/l/abc")
-                .header("x-forwarded-for", forwarded)
-                .body(Body::empty())
-                .unwrap(),
-        )
-    };
+    let site = behind_proxy(&w);
     // Our proxy, reached over IPv6 as an IPv4-mapped address, is still our proxy: the
     // address it forwards is the one counted.
     for _ in 0..30 {
-        site.send(look_up("::ffff:10.0.0.1", "203.0.113.5")).await;
+        look_up_via(&site, "::ffff:10.0.0.1", "203.0.113.5").await;
     }
-    let mapped = site.send(look_up("10.0.0.1", "203.0.113.5")).await;
-    assert_eq!(mapped.status, StatusCode::TOO_MANY_REQUESTS);
+    let mapped = look_up_via(&site, "10.0.0.1", "203.0.113.5").await;
+    assert_eq!(mapped, StatusCode::TOO_MANY_REQUESTS);
     // Something that is not an address, between a chosen address and our proxy, stops the
     // walk: each request counts against the proxy's entry, not a fresh made-up client.
     let mut served = 0;
     for i in 0..40 {
         let forwarded = format!("198.51.100.{i}, not-an-address, 10.0.0.1");
-        if site.send(look_up("10.0.0.1", &forwarded)).await.status != StatusCode::TOO_MANY_REQUESTS
-        {
+        if look_up_via(&site, "10.0.0.1", &forwarded).await != StatusCode::TOO_MANY_REQUESTS {
             served += 1;
         }
     }
