@@ -115,3 +115,15 @@ ensure_smtp_sink() {
   fi
   export SMTP_SINK_PYTHON="$venv/bin/python"
 }
+
+# Stops the OpenID Connect provider the Rust tests share (server/tests/integration/common/oidc.rs
+# starts it under target/test-oidc/ and leaves it running for the next test) and forgets its
+# clients and accounts.
+stop_test_providers() {
+  local dir="$ROOT/target/test-oidc" pid
+  pid=$(cat "$dir/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && ps -p "$pid" -o args= 2>/dev/null | grep -q 'oidc/provider\.mjs'; then
+    kill "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir/pid" "$dir/port" "$dir/script" "$dir/clients" "$dir/accounts"
+}

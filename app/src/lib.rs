@@ -21,7 +21,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::components::layout::{provide_session, Layout};
-use crate::pages::{admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request};
+use crate::pages::{
+    account, admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request,
+};
 
 /// The HTML document around the app. On the server it also sets the page's
 /// Content-Security-Policy, which allows exactly the inline scripts that carry this response's
@@ -62,6 +64,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=not_found::NotFound>
                     <Route path=path!("/") view=catalogue::CataloguePage />
                     <Route path=path!("/login") view=login::LoginPage />
+                    <Route path=path!("/signed-out") view=login::SignedOutPage />
+                    <Route path=path!("/account") view=account::AccountPage />
                     // Pages whose status depends on what they load (404 for a loan or link that
                     // does not exist) are rendered whole before the response starts, so the
                     // status is always the right one.
@@ -77,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/machines") view=admin::machines::AdminMachinesPage />
                     <Route path=path!("/admin/machines/:id") view=admin::machine_edit::MachineEditPage />
                     <Route path=path!("/admin/audit") view=admin::audit::AuditPage />
+                    <Route path=path!("/admin/people") view=admin::people::PeoplePage />
                     <Route path=path!("/admin/mailbox") view=mailbox::MailboxPage />
                     <Route path=path!("/admin/mailbox/:id") view=mailbox::MailPage />
                     <Route path=path!("/l/:token") view=link::LinkPage ssr=SsrMode::Async />

@@ -1,7 +1,8 @@
 //! The Loaner server: configuration, the database (a private PostgreSQL cluster when none is
-//! configured), the HTTP router around the Leptos app, the job queue and its workers, and the
+//! configured), single sign-on, the HTTP router around the Leptos app, the job queue and its workers, and the
 //! hardware drivers. `main.rs` wires these into the `loaner` command.
 
+pub mod auth;
 pub mod config;
 pub mod database;
 pub mod demo;

@@ -118,7 +118,9 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
         secure_cookies: public_url.https || config.secure_cookies,
         public_url,
         also_reachable_at,
+        sso_name: config.oidc.as_ref().map(|o| o.display_name.clone()),
         session_hours: config.session_hours,
+        session_idle_minutes: config.session_idle_minutes,
         reminder_offsets_minutes: config.reminders.offsets_minutes.clone(),
         test_clock: config.test_clock,
         commands: CommandsDir::new(&config.commands_dir()),
@@ -198,6 +200,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let bound = listener.local_addr()?;
         let state = app_state(&config, db.pool.clone(), clock.clone(), bound)?;
         let shutdown = shutdown_signal();
+        let sign_in = match &config.oidc {
+            Some(oidc) => {
+                let sso = crate::auth::Sso::new(oidc, &state.site.public_url)?;
+                sso.clone().keep_discovered(shutdown.clone());
+                crate::auth::SignIn { sso: Some(sso) }
+            }
+            None => crate::auth::SignIn::default(),
+        };
         schedule_recurring(&config, &db, &clock).await?;
         let worker = match config.jobs.in_serve {
             true => {
@@ -217,7 +227,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // Printed for people starting it by hand; tests read the address from here too.
         eprintln!("Loaner is running at http://{bound} ({mode})");
         let mut stop = shutdown.clone();
-        let app = crate::http::router(state)
+        let app = crate::http::router_with(state, sign_in)
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

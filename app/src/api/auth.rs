@@ -1,4 +1,5 @@
-//! Who is signed in; the development login; signing out.
+//! Who is signed in; the development login. Signing out is `POST /auth/logout` (a plain form:
+//! it may continue at the identity provider).
 
 use leptos::prelude::*;
 
@@ -14,6 +15,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
     Ok(SessionInfo {
         user: user.map(|u| u.view()),
         dev_mode: state.site.dev_login_allowed(),
+        sso_name: state.site.sso_name.clone(),
     })
 }
 
@@ -28,7 +30,10 @@ pub async fn dev_login(
 ) -> Result<(), AppError> {
     use crate::server::{auth, context};
     let state = context::state()?;
+    let (user_agent, address) = context::caller_origin();
     let form = auth::DevLogin {
+        user_agent: &user_agent,
+        address: &address,
         name: &name,
         email: &email,
         role: &role,
@@ -40,18 +45,5 @@ pub async fn dev_login(
         .map_err(context::fail)?;
     context::set_session_cookie(&state, Some(&token));
     context::redirect_plain_form(&crate::rules::validate::next_path(next.as_deref()));
-    Ok(())
-}
-
-/// Signs out.
-#[server(endpoint = "logout")]
-pub async fn logout() -> Result<(), AppError> {
-    use crate::server::{auth, context};
-    let state = context::state()?;
-    if let Some(token) = context::session_token(&state) {
-        auth::logout(&state, &token).await.map_err(context::fail)?;
-    }
-    context::set_session_cookie(&state, None);
-    context::redirect_plain_form("/");
     Ok(())
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
-use crate::api::auth::{get_session, Logout};
+use crate::api::auth::get_session;
 use crate::error::AppError;
 use crate::types::SessionInfo;
 
@@ -24,13 +24,6 @@ pub fn use_session() -> Session {
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let Session(session) = use_session();
-    let logout = ServerAction::<Logout>::new();
-    // Signing out changes who everything is for: load the site afresh.
-    Effect::new(move |_| {
-        if let Some(Ok(())) = logout.value().get() {
-            let _ = window().location().set_href("/");
-        }
-    });
 
     let banner = move || {
         session.get().and_then(Result::ok).filter(|s| s.dev_mode).map(|_| {
@@ -51,11 +44,13 @@ pub fn Layout(children: Children) -> impl IntoView {
         let who = match user {
             Some(user) => view! {
                 <div class="who">
-                    <span class="who-name">{user.name.clone()}</span>
+                    <a href="/account" class="who-name" title="Your account and sessions">{user.name.clone()}</a>
                     <span class="role-chip">{user.role.label()}</span>
-                    <ActionForm action=logout>
+                    // A plain form: signing out may continue at the identity provider, and
+                    // loads the site afresh for whoever comes next.
+                    <form method="post" action="/auth/logout">
                         <button type="submit" class="link-button">"Sign out"</button>
-                    </ActionForm>
+                    </form>
                 </div>
             }
             .into_any(),
@@ -97,6 +92,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 ("/admin/machines", "Machines"),
                 ("/admin/pools", "Pools"),
                 ("/admin/policies", "Policies"),
+                ("/admin/people", "People"),
                 ("/admin/audit", "Audit log"),
             ];
             view! {

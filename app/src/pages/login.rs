@@ -1,4 +1,5 @@
-//! Sign in. In development mode anyone can be anyone; the page says so loudly.
+//! Sign in: through the company's single sign-on when it is configured (with the reason when a
+//! sign-in was refused), else — in development mode only — as anyone; and the signed-out page.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,7 +9,7 @@ use crate::api::auth::DevLogin;
 use crate::components::layout::use_session;
 use crate::components::notice::FieldMessage;
 use crate::rules::validate;
-use crate::types::Role;
+use crate::types::{Role, SignInProblem};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -23,17 +24,53 @@ pub fn LoginPage() -> impl IntoView {
         }
     });
     let session = use_session().0;
-    let dev_mode = move || session.get().and_then(Result::ok).map(|s| s.dev_mode);
+    let mode = move || {
+        session
+            .get()
+            .and_then(Result::ok)
+            .map(|s| (s.dev_mode, s.sso_name))
+    };
+    let problem = move || {
+        query
+            .read()
+            .get("problem")
+            .and_then(|code| SignInProblem::parse(&code))
+    };
+    let sso_href = move || {
+        let next = next();
+        if next == "/" {
+            "/auth/login".to_owned()
+        } else {
+            format!("/auth/login?next={}", urlencoding(&next))
+        }
+    };
 
     view! {
         <Title text="Sign in" />
         <div class="narrow">
             <h1>"Sign in"</h1>
             <Transition fallback=|| ()>
-                {move || match dev_mode() {
-                    Some(false) => view! {
+                {move || problem().map(|problem| {
+                    let provider = mode().and_then(|(_, sso)| sso).unwrap_or_else(|| "the sign-in service".to_owned());
+                    view! {
+                        <div class="notice notice-bad" role="alert" data-testid="sign-in-problem" data-problem=problem.code()>
+                            <h2>{problem.title()}</h2>
+                            <p>{problem.explanation(&provider)}</p>
+                        </div>
+                    }
+                })}
+                {move || match mode() {
+                    Some((_, Some(provider))) => view! {
+                        <div class="card sign-in-card">
+                            <a href=sso_href rel="external" class="button sso-button" data-testid="sso-sign-in">
+                                {if problem().is_some() { format!("Try again with {provider}") } else { format!("Sign in with {provider}") }}
+                            </a>
+                            <p class="hint">"You will be sent to your company's sign-in page and brought back here."</p>
+                        </div>
+                    }.into_any(),
+                    Some((false, None)) => view! {
                         <div class="notice notice-info">
-                            <p>"Sign in with your company account. Single sign-on is configured by your admins; the development login is switched off on this server."</p>
+                            <p>"No way to sign in is configured on this server. Its admins must set up single sign-on ([oidc] in the configuration); the development login exists only in development mode."</p>
                         </div>
                     }.into_any(),
                     _ => view! {
@@ -74,6 +111,42 @@ pub fn LoginPage() -> impl IntoView {
                     }.into_any(),
                 }}
             </Transition>
+        </div>
+    }
+}
+
+/// Percent-encodes a path for a query parameter.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// After signing out (here, and at the identity provider when there is one).
+#[component]
+pub fn SignedOutPage() -> impl IntoView {
+    let session = use_session().0;
+    let provider = move || session.get().and_then(Result::ok).and_then(|s| s.sso_name);
+    view! {
+        <Title text="Signed out" />
+        <div class="narrow">
+            <h1>"You are signed out"</h1>
+            <div class="card">
+                <p>
+                    <Transition fallback=|| ()>
+                        {move || match provider() {
+                            Some(name) => format!("You signed out of Loaner, and {name} was asked to sign you out too. Close the browser if others use this computer."),
+                            None => "You signed out of Loaner. Close the browser if others use this computer.".to_owned(),
+                        }}
+                    </Transition>
+                </p>
+                <p><a href="/login" class="button">"Sign in again"</a></p>
+            </div>
         </div>
     }
 }

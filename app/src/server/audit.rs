@@ -49,6 +49,25 @@ pub async fn stamp_as(
     Ok(())
 }
 
+/// Writes one audit row about a person — a sign-in, a refused one, sessions ended — with what
+/// happened in `details`. The actor is whoever the transaction was stamped with.
+pub async fn about_person(
+    conn: &mut AsyncPgConnection,
+    kind: &str,
+    target_id: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), DbError> {
+    diesel::sql_query("SELECT loaner_audit($1, 'users', $2, $3, NULL, $4)")
+        .bind::<Text, _>(kind)
+        .bind::<Text, _>(target_id)
+        .bind::<Text, _>(target)
+        .bind::<diesel::sql_types::Jsonb, _>(details)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The most entries one page shows.
 const PAGE: i64 = 500;
 

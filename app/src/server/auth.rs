@@ -2,10 +2,15 @@
 //! development mode on a loopback address, and only for requests made directly on this machine
 //! (none that came through a proxy); real sign-in goes through the identity provider.
 
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::json;
+
 use super::forms::Form;
 use super::models::User;
-use super::users::{self, Identity};
-use super::{sessions, AppState, DbError};
+use super::sessions::Origin;
+use super::users::{self, Identity, SignInError, SignedIn};
+use super::{audit, sessions, AppState, DbError};
 use crate::error::{AppError, FieldError};
 use crate::rules::validate;
 use crate::types::Role;
@@ -18,6 +23,8 @@ pub enum AuthError {
     DevLoginThroughProxy,
     #[error("invalid sign-in fields")]
     Invalid(Vec<FieldError>),
+    #[error("The email {0} belongs to another account.")]
+    AccountConflict(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -30,6 +37,10 @@ impl From<AuthError> for AppError {
                 message: err.to_string(),
             },
             AuthError::Invalid(fields) => AppError::Validation(fields),
+            AuthError::AccountConflict(_) => AppError::Refused {
+                rule: "account_conflict".into(),
+                message: err.to_string(),
+            },
             AuthError::Db(db) => db.into(),
         }
     }
@@ -43,6 +54,17 @@ pub struct DevLogin<'a> {
     pub groups: &'a str,
     /// The request carried `Forwarded` or `X-Forwarded-*`.
     pub through_proxy: bool,
+    pub user_agent: &'a str,
+    pub address: &'a str,
+}
+
+impl From<SignInError> for AuthError {
+    fn from(err: SignInError) -> Self {
+        match err {
+            SignInError::AccountConflict(email) => AuthError::AccountConflict(email),
+            SignInError::Db(db) => AuthError::Db(db),
+        }
+    }
 }
 
 /// Signs in as whoever the form says (development mode only) and returns the session token.
@@ -80,16 +102,64 @@ pub async fn dev_login(state: &AppState, form: &DevLogin<'_>) -> Result<(User, S
         role,
         groups: &groups,
         via: "development login",
+        provider: None,
     };
-    let user = users::sign_in(&mut conn, &who, now).await?;
-    let token = sessions::create(&mut conn, user.id, now, state.session_lifetime()).await?;
+    let origin = Origin {
+        user_agent: form.user_agent,
+        address: form.address,
+        via: "development login",
+        id_token: None,
+    };
+    let (user, token) = sign_in(state, &mut conn, &who, &origin, now).await?;
     tracing::info!(user.id = %user.id, user.role = %role, "development sign-in");
     Ok((user, token))
 }
 
-/// Ends the session behind `token`.
-pub async fn logout(state: &AppState, token: &str) -> Result<(), AuthError> {
-    let mut conn = state.conn().await?;
-    sessions::delete(&mut conn, token).await?;
+/// Signs `who` in (creating or updating them) and starts a fresh session. Someone who lost the
+/// admin role since their last sign-in has every other session ended first, so no browser keeps
+/// admin rights they no longer have.
+pub async fn sign_in(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    who: &Identity<'_>,
+    origin: &Origin<'_>,
+    now: DateTime<Utc>,
+) -> Result<(User, String), AuthError> {
+    let signed_in = users::sign_in(conn, who, now).await?;
+    let policy = state.site.session_policy();
+    let token = conn
+        .transaction(async |conn| {
+            if signed_in.demoted() {
+                end_sessions_of(conn, &signed_in, now).await?;
+            }
+            sessions::create(conn, signed_in.user.id, now, policy, origin).await
+        })
+        .await?;
+    Ok((signed_in.user, token))
+}
+
+async fn end_sessions_of(
+    conn: &mut AsyncPgConnection,
+    signed_in: &SignedIn,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let user = &signed_in.user;
+    let ended = sessions::end_all(conn, user.id, None).await?;
+    audit::stamp(conn, Some(user), now).await?;
+    audit::about_person(
+        conn,
+        "user.sessions_ended",
+        &user.id.to_string(),
+        &user.email,
+        json!({ "sessions": ended, "reason": "no longer an admin" }),
+    )
+    .await?;
+    tracing::info!(user.id = %user.id, ended, "lost the admin role: sessions ended");
     Ok(())
+}
+
+/// Ends the session behind `token`; returns the provider's ID token it kept, if any.
+pub async fn logout(state: &AppState, token: &str) -> Result<Option<String>, AuthError> {
+    let mut conn = state.conn().await?;
+    Ok(sessions::delete(&mut conn, token).await?.flatten())
 }

@@ -27,7 +27,13 @@ pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
         return Ok(None);
     };
     let mut conn = state.conn().await?;
-    Ok(sessions::user_for_token(&mut conn, &token, state.clock.now()).await?)
+    Ok(sessions::user_for_token(
+        &mut conn,
+        &token,
+        state.clock.now(),
+        state.site.session_policy(),
+    )
+    .await?)
 }
 
 /// The signed-in caller, or 401.
@@ -95,11 +101,35 @@ pub fn set_session_cookie(state: &AppState, token: Option<&str>) {
             sessions::cookie_header(
                 state.site.cookie_name(),
                 token,
-                state.session_lifetime(),
+                state.site.session_policy().lifetime,
                 state.site.secure_cookies,
             ),
         );
     }
+}
+
+/// The client's address as the server worked it out (the peer, or what a trusted proxy says),
+/// put on each request by the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+/// The calling browser's User-Agent and address, for the sessions list.
+pub fn caller_origin() -> (String, String) {
+    let Some(parts) = use_context::<Parts>() else {
+        return (String::new(), String::new());
+    };
+    let agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let address = parts
+        .extensions
+        .get::<ClientAddress>()
+        .map(|a| a.0.to_string())
+        .unwrap_or_default();
+    (agent, address)
 }
 
 /// The session token the request carries.

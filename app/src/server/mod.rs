@@ -20,6 +20,7 @@ pub mod mail;
 pub mod mailbox;
 pub mod markdown;
 pub mod models;
+pub mod people;
 pub mod policies;
 pub mod pools;
 pub mod queue;

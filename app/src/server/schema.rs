@@ -172,6 +172,24 @@ diesel::table! {
         user_id -> Int8,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
+        id -> Int8,
+        last_seen_at -> Timestamptz,
+        user_agent -> Text,
+        address -> Text,
+        via -> Text,
+        id_token -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sign_in_attempts (state_hash) {
+        state_hash -> Bytea,
+        binding_hash -> Bytea,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next_path -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -201,6 +219,8 @@ diesel::table! {
         groups -> Array<Nullable<Text>>,
         created_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        sso_issuer -> Nullable<Text>,
+        sso_subject -> Nullable<Text>,
     }
 }
 
@@ -229,6 +249,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     machines,
     pools,
     sessions,
+    sign_in_attempts,
     site_policy,
     users,
 );

@@ -123,8 +123,13 @@ pub struct SiteSettings {
     pub also_reachable_at: Vec<(String, u16)>,
     /// Set the `Secure` flag on cookies (and name them `__Host-…`): the site is served over TLS.
     pub secure_cookies: bool,
-    /// How long a sign-in lasts.
+    /// How people sign in: the identity provider's display name when single sign-on is
+    /// configured (the development login is then never offered).
+    pub sso_name: Option<String>,
+    /// How long a sign-in lasts at most.
     pub session_hours: i64,
+    /// A session unused this long ends.
+    pub session_idle_minutes: i64,
     /// Minutes before a deadline that reminders go out, unless a pool says otherwise.
     pub reminder_offsets_minutes: Vec<i32>,
     /// Tests may move the clock through `POST /_test/clock` (development on loopback only).
@@ -138,9 +143,27 @@ pub struct SiteSettings {
 }
 
 impl SiteSettings {
-    /// The development login is offered only in development mode on a loopback address.
+    /// The development login is offered only in development mode on a loopback address, and
+    /// never when single sign-on is configured.
     pub fn dev_login_allowed(&self) -> bool {
-        self.dev_mode && self.bound_to_loopback
+        self.dev_mode && self.bound_to_loopback && self.sso_name.is_none()
+    }
+
+    /// The cookie that binds a sign-in in flight to the browser that started it.
+    pub fn sign_in_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-loaner_sign_in"
+        } else {
+            "loaner_sign_in"
+        }
+    }
+
+    /// The session rules: absolute lifetime and idle timeout.
+    pub fn session_policy(&self) -> super::sessions::SessionPolicy {
+        super::sessions::SessionPolicy {
+            lifetime: chrono::Duration::hours(self.session_hours),
+            idle: chrono::Duration::minutes(self.session_idle_minutes),
+        }
     }
 
     /// The session cookie's name: `__Host-` prefixed when it is `Secure`, so that no subdomain
@@ -203,10 +226,6 @@ impl AppState {
     /// A pooled database connection.
     pub async fn conn(&self) -> Result<super::DbConn, super::DbError> {
         super::db::conn(&self.db).await
-    }
-
-    pub fn session_lifetime(&self) -> chrono::Duration {
-        chrono::Duration::hours(self.site.session_hours)
     }
 }
 

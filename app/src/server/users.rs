@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Jsonb, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
@@ -22,18 +21,62 @@ pub struct Identity<'a> {
     pub groups: &'a [String],
     /// How they signed in ("development login", "Acme SSO"), for the audit log.
     pub via: &'a str,
+    /// The identity provider's stable name for the person (single sign-on only).
+    pub provider: Option<ProviderIdentity<'a>>,
 }
 
-/// Creates the user with this (lower-cased) email, or updates their name, role and groups, and
-/// records the sign-in in the audit log — all in one transaction. Two first sign-ins of the same
-/// person at once (two tabs) both succeed: the one that loses the race updates the new row.
+/// The provider's issuer and subject (`iss`, `sub`): who the person is, whatever their email.
+#[derive(Clone, Copy, Debug)]
+pub struct ProviderIdentity<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// The email is another account's: one known by a different provider identity, or the
+    /// person's new email is already taken.
+    #[error("the email {0} belongs to another account")]
+    AccountConflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for SignInError {
+    fn from(err: diesel::result::Error) -> Self {
+        SignInError::Db(err.into())
+    }
+}
+
+/// A finished sign-in: the person as stored now, and the role they had before (None: new).
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub previous_role: Option<Role>,
+}
+
+impl SignedIn {
+    /// They were an admin and are not any more.
+    pub fn demoted(&self) -> bool {
+        self.previous_role == Some(Role::Admin) && self.user.role != Role::Admin
+    }
+}
+
+/// Creates the person or updates their name, email, role and groups, and records the sign-in
+/// in the audit log — all in one transaction. Single sign-on finds the person by the provider's
+/// subject first, then by email (linking an account that has no provider identity yet); an
+/// email already tied to a different subject is refused. Two first sign-ins of the same person
+/// at once (two tabs) both succeed: the one that loses the race updates the new row.
 pub async fn sign_in(
     conn: &mut AsyncPgConnection,
     who: &Identity<'_>,
     now: DateTime<Utc>,
-) -> Result<User, DbError> {
+) -> Result<SignedIn, SignInError> {
     match sign_in_once(conn, who, now).await {
-        Err(DbError::Query(err)) if is_unique_violation(&err, "users_email_key") => {
+        Err(SignInError::Db(DbError::Query(err)))
+            if is_unique_violation(&err, "users_email_key")
+                || is_unique_violation(&err, "users_sso_key") =>
+        {
             sign_in_once(conn, who, now).await
         }
         done => done,
@@ -44,30 +87,76 @@ async fn sign_in_once(
     conn: &mut AsyncPgConnection,
     who: &Identity<'_>,
     now: DateTime<Utc>,
-) -> Result<User, DbError> {
+) -> Result<SignedIn, SignInError> {
     let groups: Vec<Option<String>> = who.groups.iter().cloned().map(Some).collect();
-    let email = who.email.to_lowercase();
+    let email = who.email.to_ascii_lowercase();
     conn.transaction(async |conn| {
-        let existing: Option<User> = users::table
+        let by_subject: Option<User> = match who.provider {
+            Some(p) => users::table
+                .filter(users::sso_issuer.eq(p.issuer))
+                .filter(users::sso_subject.eq(p.subject))
+                .for_update()
+                .select(User::as_select())
+                .first(conn)
+                .await
+                .optional()
+                .map_err(DbError::from)?,
+            None => None,
+        };
+        let by_email: Option<(User, Option<String>, Option<String>)> = users::table
             .filter(users::email.eq(&email))
             .for_update()
-            .select(User::as_select())
+            .select((User::as_select(), users::sso_issuer, users::sso_subject))
             .first(conn)
             .await
-            .optional()?;
+            .optional()
+            .map_err(DbError::from)?;
+        let existing = match (by_subject, by_email, who.provider) {
+            (Some(user), Some((other, _, _)), _) if other.id != user.id => {
+                return Err(SignInError::AccountConflict(email.clone()));
+            }
+            (Some(user), _, _) => Some(user),
+            // Known by another subject (or another provider): not this person.
+            (None, Some((_, Some(_), Some(_))), Some(_)) => {
+                return Err(SignInError::AccountConflict(email.clone()));
+            }
+            (None, Some((user, _, _)), _) => Some(user),
+            (None, None, _) => None,
+        };
+        let previous_role = existing.as_ref().map(|u| u.role);
+        let (issuer, subject) = match who.provider {
+            Some(p) => (Some(p.issuer), Some(p.subject)),
+            None => (None, None),
+        };
         let user = match existing {
             Some(user) => {
                 audit::stamp(conn, Some(&user), now).await?;
-                diesel::update(users::table.find(user.id))
-                    .set((
-                        users::name.eq(who.name),
-                        users::role.eq(who.role),
-                        users::groups.eq(&groups),
-                        users::last_login_at.eq(now),
-                    ))
-                    .returning(User::as_returning())
-                    .get_result(conn)
-                    .await?
+                let changes = (
+                    users::email.eq(&email),
+                    users::name.eq(who.name),
+                    users::role.eq(who.role),
+                    users::groups.eq(&groups),
+                    users::last_login_at.eq(now),
+                );
+                let query = diesel::update(users::table.find(user.id));
+                let updated = if who.provider.is_some() {
+                    query
+                        .set((
+                            changes,
+                            users::sso_issuer.eq(issuer),
+                            users::sso_subject.eq(subject),
+                        ))
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                        .await
+                } else {
+                    query
+                        .set(changes)
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                        .await
+                };
+                updated.map_err(DbError::from)?
             }
             None => {
                 audit::stamp_as(conn, who.name, now).await?;
@@ -79,20 +168,28 @@ async fn sign_in_once(
                         users::groups.eq(&groups),
                         users::created_at.eq(now),
                         users::last_login_at.eq(now),
+                        users::sso_issuer.eq(issuer),
+                        users::sso_subject.eq(subject),
                     ))
                     .returning(User::as_returning())
                     .get_result(conn)
-                    .await?
+                    .await
+                    .map_err(DbError::from)?
             }
         };
         audit::stamp(conn, Some(&user), now).await?;
-        diesel::sql_query("SELECT loaner_audit('user.sign_in', 'users', $1, $2, NULL, $3)")
-            .bind::<Text, _>(user.id.to_string())
-            .bind::<Text, _>(&user.email)
-            .bind::<Jsonb, _>(json!({ "role": user.role, "groups": who.groups, "via": who.via }))
-            .execute(conn)
-            .await?;
-        Ok(user)
+        audit::about_person(
+            conn,
+            "user.sign_in",
+            &user.id.to_string(),
+            &user.email,
+            json!({ "role": user.role, "groups": who.groups, "via": who.via }),
+        )
+        .await?;
+        Ok(SignedIn {
+            user,
+            previous_role,
+        })
     })
     .await
 }

@@ -34,8 +34,10 @@ pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, 
 }
 
 /// Hands the pool's free machines to its waiting loans, first come first served, inside the
-/// caller's transaction. Loans and machines another transaction holds are skipped, so two
-/// workers freeing two machines at once serve two different loans, and no loan gets two.
+/// caller's transaction. A free machine is claimed first, skipping machines another transaction
+/// holds; then the head of the line is locked, waiting for any transaction that holds it. So two
+/// workers freeing two machines at once serve the first two loans in line, no loan gets two, and
+/// a transaction with no machine to give (a sweep) never holds a loan that another could serve.
 /// Returns how many loans got a machine.
 pub async fn fill(
     conn: &mut AsyncPgConnection,
@@ -44,20 +46,21 @@ pub async fn fill(
 ) -> Result<usize, LoanError> {
     let mut served = 0;
     loop {
+        let Some(machine) = machines::claim_free(conn, pool_id).await? else {
+            return Ok(served);
+        };
+        // Without SKIP LOCKED: a locked head is being served by another transaction; once that
+        // commits, PostgreSQL re-checks the row, finds it no longer waiting and moves to the next.
         let next: Option<LoanId> = loans_table::table
             .filter(loans_table::pool_id.eq(pool_id))
             .filter(loans_table::state.eq(LoanState::Waiting))
             .order((loans_table::approved_at.asc(), loans_table::id.asc()))
             .select(loans_table::id)
             .for_update()
-            .skip_locked()
             .first(conn)
             .await
             .optional()?;
         let Some(loan_id) = next else {
-            return Ok(served);
-        };
-        let Some(machine) = machines::claim_free(conn, pool_id).await? else {
             return Ok(served);
         };
         loans::start_provisioning(conn, loan_id, &machine, now).await?;

@@ -64,6 +64,8 @@ id_type! {
     MailId;
     /// A job of the queue (`jobs.id`).
     JobId;
+    /// A signed-in session (`sessions.id`; the secret token is something else).
+    SessionId;
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Domain vocabulary shared by the server and the browser: typed ids, states and kinds, steps and
 //! policies, and the views that server functions return. No I/O here.
 
+mod account;
 mod enums;
 mod ids;
 mod policy;
 mod views;
 
+pub use account::*;
 pub use enums::*;
 pub use ids::*;
 pub use policy::*;

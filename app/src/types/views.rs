@@ -25,6 +25,8 @@ impl UserView {
 pub struct SessionInfo {
     pub user: Option<UserView>,
     pub dev_mode: bool,
+    /// The identity provider's display name when single sign-on is configured.
+    pub sso_name: Option<String>,
 }
 
 /// A pool as the catalogue shows it.

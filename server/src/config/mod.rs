@@ -30,7 +30,13 @@ pub struct Config {
     pub site_root: PathBuf,
     /// Mark cookies `Secure` even though `public_url` is http (they always are with https).
     pub secure_cookies: bool,
+    /// A session ends this long after sign-in, however busy.
     pub session_hours: i64,
+    /// A session unused this long ends.
+    pub session_idle_minutes: i64,
+    /// Single sign-on through an OpenID Connect provider; the development login is never
+    /// offered when this is set.
+    pub oidc: Option<OidcConfig>,
     /// The only folder the `command` driver runs programs from. Defaults to the demo scripts
     /// (`server/demo`) in development mode and `./steps` otherwise.
     pub commands_dir: Option<PathBuf>,
@@ -43,6 +49,134 @@ pub struct Config {
     /// Lets tests move the server's clock through `POST /_test/clock` (development mode on
     /// loopback only). Never switch this on for real use.
     pub test_clock: bool,
+}
+
+/// A secret (the OIDC client secret) that never shows in logs or `Debug` output.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// `[oidc]`: the company's identity provider.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// Only from the environment (`LOANER_OIDC__CLIENT_SECRET`) or `client_secret_file`; none
+    /// for a public client.
+    pub client_secret: Option<Secret>,
+    /// A file holding the client secret (a mounted secret); surrounding whitespace is ignored.
+    pub client_secret_file: Option<PathBuf>,
+    /// Asked for at sign-in; `openid` is always asked for.
+    pub scopes: Vec<String>,
+    /// The claim (in the ID token or from userinfo) that lists the person's groups.
+    pub groups_claim: String,
+    /// Members of any of these groups (exact names) are admins.
+    pub admin_groups: Vec<String>,
+    /// These people (by verified email) are admins whatever their groups.
+    pub admin_emails: Vec<String>,
+    /// When set, only emails in these domains may sign in.
+    pub allowed_email_domains: Vec<String>,
+    /// Shown on the button: "Sign in with {display_name}".
+    pub display_name: String,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            groups_claim: "groups".into(),
+            admin_groups: Vec::new(),
+            admin_emails: Vec::new(),
+            allowed_email_domains: Vec::new(),
+            display_name: "single sign-on".into(),
+        }
+    }
+}
+
+impl OidcConfig {
+    /// The client secret, from the environment or its file.
+    pub fn secret(&self) -> anyhow::Result<Option<Secret>> {
+        if let Some(secret) = &self.client_secret {
+            return Ok(Some(secret.clone()));
+        }
+        let Some(file) = &self.client_secret_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!("oidc.client_secret_file {} cannot be read", file.display())
+        })?;
+        let secret = text.trim();
+        anyhow::ensure!(
+            !secret.is_empty(),
+            "oidc.client_secret_file {} is empty",
+            file.display()
+        );
+        Ok(Some(Secret(secret.to_owned())))
+    }
+
+    fn validate(&self, public_url: &PublicUrl) -> anyhow::Result<()> {
+        let issuer = PublicUrl::parse(&self.issuer).map_err(|_| {
+            anyhow::anyhow!("oidc.issuer must be an http(s) URL, not {:?}", self.issuer)
+        })?;
+        anyhow::ensure!(
+            issuer.https || issuer.is_loopback(),
+            "oidc.issuer must use https (plain http only on a loopback address for testing)"
+        );
+        anyhow::ensure!(
+            public_url.https || public_url.is_loopback(),
+            "single sign-on needs an https public_url (the provider sends people back to it with their sign-in code)"
+        );
+        anyhow::ensure!(
+            !self.client_id.trim().is_empty(),
+            "oidc.client_id must be set"
+        );
+        anyhow::ensure!(
+            !self.groups_claim.trim().is_empty(),
+            "oidc.groups_claim must name a claim"
+        );
+        anyhow::ensure!(
+            !self.display_name.trim().is_empty() && self.display_name.chars().count() <= 60,
+            "oidc.display_name must be 1–60 characters"
+        );
+        for scope in &self.scopes {
+            anyhow::ensure!(
+                !scope.is_empty()
+                    && scope
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+                "oidc.scopes: {scope:?} is not a scope name"
+            );
+        }
+        for domain in &self.allowed_email_domains {
+            anyhow::ensure!(
+                !domain.is_empty() && !domain.contains('@') && domain.contains('.'),
+                "oidc.allowed_email_domains: {domain:?} is not a domain (write example.com, without @)"
+            );
+        }
+        for email in &self.admin_emails {
+            anyhow::ensure!(
+                app::rules::validate::email(email).is_ok(),
+                "oidc.admin_emails: {email:?} is not an email address"
+            );
+        }
+        anyhow::ensure!(
+            self.client_secret.is_none() || self.client_secret_file.is_none(),
+            "set oidc.client_secret or oidc.client_secret_file, not both"
+        );
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +326,8 @@ impl Default for Config {
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
             session_hours: 12,
+            session_idle_minutes: 240,
+            oidc: None,
             commands_dir: None,
             trusted_proxies: Vec::new(),
             limits: LimitsConfig::default(),
@@ -228,6 +364,7 @@ impl Config {
                 "configuration file {} does not exist",
                 file.display()
             );
+            refuse_secrets_in(file)?;
             figment = figment.merge(Toml::file(file));
         }
         figment = figment
@@ -289,7 +426,18 @@ impl Config {
             (1..=10 * 1024).contains(&limits.body_kib),
             "limits.body_kib must be 1–10240"
         );
+        anyhow::ensure!(
+            (1..=24 * 90).contains(&self.session_hours),
+            "session_hours must be 1–2160"
+        );
+        anyhow::ensure!(
+            (5..=60 * 24 * 90).contains(&self.session_idle_minutes),
+            "session_idle_minutes must be 5–129600"
+        );
         let public_url = self.public_url().map_err(anyhow::Error::msg)?;
+        if let Some(oidc) = &self.oidc {
+            oidc.validate(&public_url)?;
+        }
         if self.dev_mode() {
             anyhow::ensure!(
                 self.database_url.is_none(),
@@ -331,6 +479,26 @@ impl Config {
             None => PathBuf::from("steps"),
         }
     }
+}
+
+/// The client secret must not sit in a configuration file that is checked in or shared: it is
+/// read from the environment or `oidc.client_secret_file` only.
+fn refuse_secrets_in(file: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read configuration file {}", file.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("configuration file {} is not valid TOML", file.display()))?;
+    let written = table
+        .get("oidc")
+        .and_then(|oidc| oidc.get("client_secret"))
+        .is_some();
+    anyhow::ensure!(
+        !written,
+        "oidc.client_secret must not be written in {}: set LOANER_OIDC__CLIENT_SECRET or oidc.client_secret_file instead",
+        file.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

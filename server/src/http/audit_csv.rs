@@ -38,9 +38,14 @@ async fn rows(
     let token = sessions::token_from_headers(headers, state.site.cookie_name())
         .ok_or(AppError::Unauthorized)?;
     let mut conn = state.conn().await?;
-    let user = sessions::user_for_token(&mut conn, &token, state.clock.now())
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+    let user = sessions::user_for_token(
+        &mut conn,
+        &token,
+        state.clock.now(),
+        state.site.session_policy(),
+    )
+    .await?
+    .ok_or(AppError::Unauthorized)?;
     if !user.is_admin() {
         return Err(AppError::Forbidden);
     }

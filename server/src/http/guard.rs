@@ -112,7 +112,14 @@ async fn admin_page_status(state: &AppState, headers: &HeaderMap) -> Option<Stat
     let Ok(mut conn) = state.conn().await else {
         return Some(StatusCode::SERVICE_UNAVAILABLE);
     };
-    match sessions::user_for_token(&mut conn, &token, state.clock.now()).await {
+    match sessions::user_for_token(
+        &mut conn,
+        &token,
+        state.clock.now(),
+        state.site.session_policy(),
+    )
+    .await
+    {
         Ok(Some(user)) if user.is_admin() => None,
         Ok(Some(_)) => Some(StatusCode::FORBIDDEN),
         Ok(None) => Some(StatusCode::UNAUTHORIZED),

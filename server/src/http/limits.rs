@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use app::error::AppError;
+use app::server::context::ClientAddress;
 use app::server::limits::AddressLimit;
 use app::server::AppState;
 use axum::body::Body;
@@ -90,18 +91,21 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<String> {
 /// Which address limit a request counts against, if any.
 fn address_limit(method: &Method, path: &str) -> Option<AddressLimit> {
     match (method, path) {
-        (&Method::POST, "/api/dev_login") => Some(AddressLimit::SignIn),
+        (&Method::POST, "/api/dev_login") | (_, "/auth/login") => Some(AddressLimit::SignIn),
         (_, "/api/get_link" | "/api/use_link") => Some(AddressLimit::Links),
         (_, path) if path.starts_with("/l/") => Some(AddressLimit::Links),
         _ => None,
     }
 }
 
-pub async fn rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Counts requests against their address limit. Also notes the client's address on every
+/// request, for the sessions list and the audit log.
+pub async fn rate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let client = client_address(&state, &request);
+    request.extensions_mut().insert(ClientAddress(client));
     let Some(limit) = address_limit(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let client = client_address(&state, &request);
     match state.limits.check_address(limit, client) {
         Ok(()) => next.run(request).await,
         Err(limited) => {

@@ -15,15 +15,22 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
+
+use crate::auth::SignIn;
 use diesel_async::RunQueryDsl;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::trace::TraceLayer;
 
-/// The whole web application.
+/// The whole web application, with the development login only (no single sign-on).
 pub fn router(state: AppState) -> Router {
+    router_with(state, SignIn::default())
+}
+
+/// The whole web application, signing people in as `sign_in` says.
+pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let fallback_state = state.clone();
@@ -36,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit.csv", get(audit_csv::export))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::auth::routes(sign_in.clone()))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
@@ -59,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(5)))
         .layer(TraceLayer::new_for_http())
+        .layer(Extension(sign_in))
         .with_state(state)
 }
 
@@ -83,8 +92,9 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The process can serve: the database answers.
-async fn readyz(State(state): State<AppState>) -> Response {
+/// The process can serve: the database answers, and the identity provider (when configured)
+/// has been discovered.
+async fn readyz(State(state): State<AppState>, Extension(sign_in): Extension<SignIn>) -> Response {
     let ok = match state.conn().await {
         Ok(mut conn) => diesel::sql_query("SELECT 1")
             .execute(&mut conn)
@@ -92,9 +102,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .is_ok(),
         Err(_) => false,
     };
-    if ok {
-        "ready".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    if !ok {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
     }
+    if sign_in.sso.as_ref().is_some_and(|sso| !sso.is_ready()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity provider unavailable",
+        )
+            .into_response();
+    }
+    "ready".into_response()
 }

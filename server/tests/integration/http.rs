@@ -47,7 +47,6 @@ const SELF_SERVICE_FUNCTIONS: &[&str] = &[
     "/api/get_request_form",
     "/api/get_session",
     "/api/list_pools",
-    "/api/logout",
     "/api/my_loans",
     "/api/request_loan",
     "/api/return_loan",

@@ -4,8 +4,10 @@
 
 mod inventory;
 mod loans;
+mod people;
 mod records;
 
 pub use inventory::*;
 pub use loans::*;
+pub use people::*;
 pub use records::*;

@@ -7,6 +7,7 @@ pub mod home;
 pub mod loans;
 pub mod machine_edit;
 pub mod machines;
+pub mod people;
 pub mod policies;
 pub mod pool_edit;
 pub mod pools;

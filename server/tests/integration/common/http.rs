@@ -145,3 +145,177 @@ impl Site {
         reply.cookie().unwrap()
     }
 }
+
+/// A site signing people in through the shared test provider ("Test SSO"): admins are the
+/// members of `loaner-admins`, and only `example.com` addresses may sign in.
+pub struct SsoSite {
+    pub site: Site,
+    pub provider: super::oidc::Provider,
+}
+
+impl World {
+    /// The web application with single sign-on through the shared test provider, discovered.
+    pub async fn sso_web(&self) -> SsoSite {
+        self.sso_web_with(|_| {}).await
+    }
+
+    /// As `sso_web`, with the `[oidc]` settings changed by `change`.
+    pub async fn sso_web_with(
+        &self,
+        change: impl FnOnce(&mut server::config::OidcConfig),
+    ) -> SsoSite {
+        let provider = super::oidc::Provider::shared().await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let client = provider.register_client(
+            &format!("http://{bind}/auth/callback"),
+            &format!("http://{bind}/signed-out"),
+            Some("a client secret"),
+        );
+        let mut oidc = server::config::OidcConfig {
+            issuer: provider.issuer.clone(),
+            client_id: client.client_id.clone(),
+            client_secret: client.client_secret.clone().map(server::config::Secret),
+            scopes: ["openid", "email", "profile", "groups"]
+                .map(String::from)
+                .to_vec(),
+            admin_groups: vec!["loaner-admins".into()],
+            allowed_email_domains: vec!["example.com".into()],
+            display_name: "Test SSO".into(),
+            ..Default::default()
+        };
+        change(&mut oidc);
+        let config = Config {
+            dev_mode: Some(true),
+            bind: bind.parse().unwrap(),
+            oidc: Some(oidc.clone()),
+            ..Config::default()
+        };
+        config.validate().expect("a valid configuration");
+        let state = self.app_state(config, &bind);
+        let sso = server::auth::Sso::new(&oidc, &state.site.public_url).expect("sso");
+        sso.discover().await.expect("discover the test provider");
+        let host = format!(
+            "{}:{}",
+            state.site.public_url.host, state.site.public_url.port
+        );
+        let router = server::http::router_with(state, server::auth::SignIn { sso: Some(sso) });
+        SsoSite {
+            site: Site { router, host },
+            provider,
+        }
+    }
+}
+
+/// Cookies a browser holds for the site, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Jar(pub Vec<(String, String)>);
+
+impl Jar {
+    /// Takes in what a reply's `Set-Cookie` headers say (a `Max-Age=0` one deletes).
+    pub fn take(&mut self, reply: &Reply) {
+        for value in reply.headers.get_all("set-cookie") {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.retain(|(n, _)| n != name);
+            if !attributes.contains("Max-Age=0") {
+                self.0.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Cookie` header value.
+    pub fn header(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+impl SsoSite {
+    /// Opens `path` with the browser's cookies, keeping what the reply sets.
+    pub async fn open(&self, path: &str, jar: &mut Jar) -> Reply {
+        let reply = self.site.page(path, jar.header().as_deref()).await;
+        jar.take(&reply);
+        reply
+    }
+
+    /// Presses "Sign in" (asking to come back to `next`): the provider's authorization URL.
+    pub async fn start(&self, next: &str, jar: &mut Jar) -> String {
+        let reply = self
+            .open(&format!("/auth/login?next={}", urlencode(next)), jar)
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        let location = reply.header("location").unwrap().to_owned();
+        assert!(
+            location.starts_with(&self.provider.issuer),
+            "off to the provider: {location}"
+        );
+        location
+    }
+
+    /// Opens the callback URL the provider sent the browser to.
+    pub async fn callback(&self, callback_url: &str, jar: &mut Jar) -> Reply {
+        let path = callback_url
+            .split_once("/auth/callback")
+            .map(|(_, rest)| format!("/auth/callback{rest}"))
+            .unwrap_or_else(|| panic!("not our callback: {callback_url}"));
+        self.open(&path, jar).await
+    }
+
+    /// A whole sign-in as `login` in a fresh browser; returns its cookies.
+    pub async fn sign_in(&self, login: &str) -> Jar {
+        let mut jar = Jar::default();
+        let http = super::oidc::http_client();
+        let authorize = self.start("/loans", &mut jar).await;
+        let callback = self.provider.sign_in(&http, &authorize, login).await;
+        let reply = self.callback(&callback, &mut jar).await;
+        assert_eq!(reply.header("location"), Some("/loans"), "{}", reply.body);
+        assert!(jar.get("loaner_session").is_some(), "a session cookie");
+        jar
+    }
+
+    /// Who the site says the browser is: (email, role) or None.
+    pub async fn who(&self, jar: &Jar) -> Option<(String, String)> {
+        let reply = self
+            .site
+            .call("/api/get_session", jar.header().as_deref(), "")
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let info: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        info["user"].as_object().map(|user| {
+            (
+                user["email"].as_str().unwrap().to_owned(),
+                user["role"].as_str().unwrap().to_owned(),
+            )
+        })
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

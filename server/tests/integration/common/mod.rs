@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod http;
+pub mod oidc;
 pub mod scenarios;
 pub mod scripts;
 pub mod smtp;

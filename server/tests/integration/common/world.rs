@@ -196,10 +196,12 @@ impl World {
             role,
             groups: &groups,
             via: "test",
+            provider: None,
         };
         users::sign_in(&mut *self.conn().await, &who, self.clock.now())
             .await
             .expect("sign in")
+            .user
     }
 
     pub async fn developer(&self, name: &str) -> User {
@@ -235,7 +237,9 @@ impl World {
             public_url: PublicUrl::parse("http://loaner.test").expect("url"),
             also_reachable_at: Vec::new(),
             secure_cookies: false,
+            sso_name: None,
             session_hours: 12,
+            session_idle_minutes: 240,
             reminder_offsets_minutes: vec![48 * 60, 24 * 60, 60],
             test_clock: false,
             commands: self.commands(),
