@@ -1,6 +1,8 @@
 // Browser tests against a real `loaner serve` in its zero-configuration mode (private
-// PostgreSQL, demo inventory, development login), driven in Debian's Chromium.
+// PostgreSQL, demo inventory, development login), driven in Debian's Chromium; and against a
+// second one that signs people in through a real OpenID Connect provider (sso.spec.ts).
 import { defineConfig } from '@playwright/test';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const root = path.resolve(__dirname, '..');
@@ -10,6 +12,39 @@ const binary = process.env.LOANER_BIN ?? path.join(root, 'target/debug/loaner');
 const python = process.env.SMTP_SINK_PYTHON ?? 'python3';
 /** Where the SMTP sink keeps what it receives (a Maildir); tests read the messages from here. */
 export const maildir = path.join(root, 'target/e2e-mail');
+
+// Single sign-on: the test provider (end2end/oidc/provider.mjs) and a second Loaner that uses it.
+const oidcPort = process.env.E2E_OIDC_PORT ?? '3190';
+const ssoPort = process.env.E2E_SSO_PORT ?? '3101';
+/** The provider's issuer, and the Loaner that signs in there. */
+export const oidcIssuer = `http://127.0.0.1:${oidcPort}`;
+export const ssoBaseURL = `http://127.0.0.1:${ssoPort}`;
+/** The provider reads its clients and accounts from these folders at every use. */
+export const oidcClientsDir = path.join(root, 'target/e2e-oidc/clients');
+export const oidcAccountsDir = path.join(root, 'target/e2e-oidc/accounts');
+const ssoClientId = 'loaner-e2e';
+const ssoClientSecret = 'e2e-client-secret-not-for-real-use';
+// The config is read before any web server starts: Loaner's client is registered now.
+fs.mkdirSync(oidcClientsDir, { recursive: true });
+fs.mkdirSync(oidcAccountsDir, { recursive: true });
+fs.writeFileSync(
+  path.join(oidcClientsDir, `${ssoClientId}.json`),
+  JSON.stringify({
+    client_id: ssoClientId,
+    client_secret: ssoClientSecret,
+    redirect_uris: [`${ssoBaseURL}/auth/callback`],
+    post_logout_redirect_uris: [`${ssoBaseURL}/signed-out`],
+  }, null, 2),
+);
+
+/** How both servers send mail: over SMTP to the sink below. */
+const mailEnv = {
+  LOANER_MAIL__TRANSPORT: 'smtp',
+  LOANER_MAIL__HOST: '127.0.0.1',
+  LOANER_MAIL__PORT: smtpPort,
+  LOANER_MAIL__TLS: 'none',
+  LOANER_MAIL__FROM: 'Loaner <loaner@loaner.test>',
+};
 
 export default defineConfig({
   testDir: './tests',
@@ -63,15 +98,57 @@ export default defineConfig({
       LOANER_SITE_ROOT: path.join(root, 'target/site'),
       LOANER_LOG: 'info,tower_http=warn',
       // Mail goes over SMTP to the sink above; the tests move the server's clock.
-      LOANER_MAIL__TRANSPORT: 'smtp',
-      LOANER_MAIL__HOST: '127.0.0.1',
-      LOANER_MAIL__PORT: smtpPort,
-      LOANER_MAIL__TLS: 'none',
-      LOANER_MAIL__FROM: 'Loaner <loaner@loaner.test>',
+      ...mailEnv,
       LOANER_TEST_CLOCK: 'true',
       LOANER_JOBS__POLL_SECS: '1',
       // Every test signs its people in from this one address; the sign-in limit itself is
       // tested over HTTP (server/tests/integration/security.rs).
+      LOANER_LIMITS__SIGN_INS_PER_MINUTE: '1000',
+    },
+   },
+   {
+    // The OpenID Connect provider (npm oidc-provider); before the Loaner below, which is not
+    // ready until it has read the provider's discovery document.
+    command: 'node oidc/provider.mjs',
+    url: `${oidcIssuer}/.well-known/openid-configuration`,
+    cwd: __dirname,
+    timeout: 30_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+    env: {
+      OIDC_PORT: oidcPort,
+      OIDC_CLIENTS_DIR: oidcClientsDir,
+      OIDC_ACCOUNTS_DIR: oidcAccountsDir,
+    },
+   },
+   {
+    // A second Loaner (own private PostgreSQL, demo inventory) that signs people in only
+    // through that provider.
+    command: `${binary} serve`,
+    url: `${ssoBaseURL}/readyz`,
+    cwd: root,
+    timeout: 120_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
+    env: {
+      LOANER_BIND: `127.0.0.1:${ssoPort}`,
+      LOANER_DATA_DIR: path.join(root, 'target/e2e-sso-data'),
+      LOANER_SITE_ROOT: path.join(root, 'target/site'),
+      LOANER_LOG: 'info,tower_http=warn',
+      LOANER_OIDC__ISSUER: oidcIssuer,
+      LOANER_OIDC__CLIENT_ID: ssoClientId,
+      LOANER_OIDC__CLIENT_SECRET: ssoClientSecret,
+      // Lists, in figment's syntax for environment values.
+      LOANER_OIDC__SCOPES: '[openid, email, profile, groups]',
+      LOANER_OIDC__ADMIN_GROUPS: '[loaner-admins]',
+      LOANER_OIDC__ALLOWED_EMAIL_DOMAINS: '[example.com]',
+      LOANER_OIDC__DISPLAY_NAME: 'Test SSO',
+      ...mailEnv,
+      LOANER_JOBS__POLL_SECS: '1',
       LOANER_LIMITS__SIGN_INS_PER_MINUTE: '1000',
     },
    },

@@ -1,9 +1,11 @@
 //! The job `purge_mail`: once a day, the bodies of messages older than the retention period are
 //! blanked. The rows stay (they keep a message from being sent twice) with their subject and
-//! recipients; what they said, and any link in it, is gone.
+//! recipients; what they said, and any link in it, is gone. The same daily job deletes ended
+//! sessions (past their lifetime or idle too long) and sign-ins never finished.
 
 use app::server::queue::{self, Job};
 use app::server::schema::emails;
+use app::server::sessions;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -40,6 +42,15 @@ pub async fn run(ctx: &JobContext) -> Result<(), JobError> {
         let purged = purge(c, now - Duration::days(days)).await?;
         if purged > 0 {
             tracing::info!(purged, retention_days = days, "purged old message bodies");
+        }
+        let sessions = sessions::purge_stale(c, now, ctx.deps.site.session_policy()).await?;
+        let attempts = crate::auth::attempts::purge_expired(c, now).await?;
+        if sessions + attempts > 0 {
+            tracing::info!(
+                sessions,
+                attempts,
+                "deleted ended sessions and unfinished sign-ins"
+            );
         }
         schedule(c, now).await?;
         Ok(())

@@ -29,5 +29,6 @@ mod queue;
 mod rate_limits;
 mod scanners;
 mod security;
+mod sessions;
 mod sign_in;
 mod waiting;
