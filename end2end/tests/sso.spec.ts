@@ -216,8 +216,16 @@ test('the account page lists the sessions, ends the others, and signing out ends
   await expect(other.getByRole('heading', { name: 'Please sign in' })).toBeVisible();
   await other.context().close();
 
-  // Signing out goes through the provider and comes back to the signed-out page.
+  // Signing out goes through the provider and comes back to the signed-out page. (A browser that
+  // refuses a step — the page's Content-Security-Policy — stays where it is: say so at once.)
+  const refused: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) refused.push(message.text());
+  });
   await topBar(page).getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect
+    .poll(() => refused[0] ?? new URL(page.url()).pathname, { message: 'signing out ends on /signed-out', timeout: 20_000 })
+    .toBe('/signed-out');
   await backAtLoaner(page, '/signed-out');
   await expect(page.getByRole('heading', { name: 'You are signed out' })).toBeVisible();
   await expect(page.locator('main')).toContainText(`${PROVIDER} was asked to sign you out too`);

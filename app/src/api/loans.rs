@@ -38,11 +38,16 @@ pub async fn request_loan(
     Ok(id)
 }
 
-/// One loan with its timeline, for its borrower or an admin.
+/// One loan with its timeline, for its borrower or an admin. `polling`: the open page asks
+/// for news by itself, which does not keep the session alive.
 #[server(endpoint = "get_loan")]
-pub async fn get_loan(id: LoanId) -> Result<LoanDetail, AppError> {
+pub async fn get_loan(id: LoanId, polling: Option<bool>) -> Result<LoanDetail, AppError> {
     use crate::server::{context, loans};
-    let (state, user) = context::require_user().await?;
+    let (state, user) = if polling == Some(true) {
+        context::require_user_polling().await?
+    } else {
+        context::require_user().await?
+    };
     let mut conn = state.conn().await.map_err(context::fail)?;
     loans::detail(&mut conn, &user, id)
         .await

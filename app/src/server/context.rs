@@ -20,6 +20,10 @@ pub fn state() -> Result<AppState, AppError> {
 
 /// The signed-in caller, if any.
 pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
+    caller(state, true).await
+}
+
+async fn caller(state: &AppState, touch: bool) -> Result<Option<User>, AppError> {
     let Some(parts) = use_context::<Parts>() else {
         return Ok(None);
     };
@@ -27,19 +31,24 @@ pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
         return Ok(None);
     };
     let mut conn = state.conn().await?;
-    Ok(sessions::user_for_token(
-        &mut conn,
-        &token,
-        state.clock.now(),
-        state.site.session_policy(),
-    )
-    .await?)
+    let policy = state.site.session_policy();
+    Ok(sessions::find(&mut conn, &token, state.clock.now(), policy, touch).await?)
 }
 
 /// The signed-in caller, or 401.
 pub async fn require_user() -> Result<(AppState, User), AppError> {
     let state = state()?;
     match current_user(&state).await? {
+        Some(user) => Ok((state, user)),
+        None => Err(fail(AppError::Unauthorized)),
+    }
+}
+
+/// The signed-in caller, or 401, for a page polling for news: it does not count as use of the
+/// session (an open page does not keep it alive past the idle timeout).
+pub async fn require_user_polling() -> Result<(AppState, User), AppError> {
+    let state = state()?;
+    match caller(&state, false).await? {
         Some(user) => Ok((state, user)),
         None => Err(fail(AppError::Unauthorized)),
     }

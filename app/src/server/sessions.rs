@@ -91,6 +91,18 @@ pub async fn user_for_token(
     now: DateTime<Utc>,
     policy: SessionPolicy,
 ) -> Result<Option<User>, DbError> {
+    find(conn, token, now, policy, true).await
+}
+
+/// As `user_for_token`, but a page polling for news (`touch` false) does not count as use:
+/// a page left open does not keep its session alive past the idle timeout.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+    now: DateTime<Utc>,
+    policy: SessionPolicy,
+    touch: bool,
+) -> Result<Option<User>, DbError> {
     let found: Option<(User, SessionId, DateTime<Utc>)> = sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(hash(token)))
@@ -103,7 +115,7 @@ pub async fn user_for_token(
     let Some((user, id, last_seen)) = found else {
         return Ok(None);
     };
-    if now - last_seen >= TOUCH_EVERY {
+    if touch && now - last_seen >= TOUCH_EVERY {
         diesel::update(sessions::table.filter(sessions::id.eq(id)))
             .set(sessions::last_seen_at.eq(now))
             .execute(conn)

@@ -37,7 +37,6 @@ pub fn groups_from(claim: Option<&Value>) -> Option<Vec<String>> {
     };
     groups.sort();
     groups.dedup();
-    groups.truncate(MAX_GROUPS);
     Some(groups)
 }
 
@@ -50,7 +49,7 @@ pub fn decide(
     groups: Vec<String>,
 ) -> Result<Person, SignInProblem> {
     let email = email
-        .filter(|_| email_verified == Some(true))
+        .filter(|_| email_verified == Some(true) || config.trust_unverified_email)
         .and_then(|e| validate::email(e).ok())
         .ok_or(SignInProblem::NoVerifiedEmail)?
         .to_ascii_lowercase();
@@ -71,6 +70,9 @@ pub fn decide(
             .admin_emails
             .iter()
             .any(|e| e.eq_ignore_ascii_case(&email));
+    // Admin is decided on every group; only the first MAX_GROUPS are kept for pool policies.
+    let mut groups = groups;
+    groups.truncate(MAX_GROUPS);
     Ok(Person {
         email,
         name,
@@ -176,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unverified_email_is_trusted_only_when_configured() {
+        let entra = OidcConfig {
+            trust_unverified_email: true,
+            ..config()
+        };
+        let person = decide(&entra, Some("Ada@Example.com"), None, None, Vec::new()).unwrap();
+        assert_eq!(person.email, "ada@example.com");
+        assert_eq!(
+            decide(&entra, Some("ada@elsewhere.test"), None, None, Vec::new()),
+            Err(SignInProblem::DomainNotAllowed)
+        );
+    }
+
+    #[test]
     fn other_domains_are_refused_when_domains_are_listed() {
         assert_eq!(
             decide(
@@ -221,7 +237,15 @@ mod tests {
         assert_eq!(groups_from(Some(&json!("solo"))), Some(groups(&["solo"])));
         assert_eq!(groups_from(Some(&json!({"not": "a list"}))), None);
         assert_eq!(groups_from(None), None);
-        let many: Vec<String> = (0..500).map(|n| format!("g{n:03}")).collect();
-        assert_eq!(groups_from(Some(&json!(many))).unwrap().len(), MAX_GROUPS);
+        let mut many: Vec<String> = (0..500).map(|n| format!("g{n:03}")).collect();
+        many.push("releng-admins".into());
+        let kept = groups_from(Some(&json!(many))).unwrap();
+        let person = decide(&config(), Some("ada@example.com"), Some(true), None, kept).unwrap();
+        assert_eq!(person.groups.len(), MAX_GROUPS, "at most {MAX_GROUPS} kept");
+        assert_eq!(
+            person.role,
+            Role::Admin,
+            "the admin group counts even past the first {MAX_GROUPS}"
+        );
     }
 }

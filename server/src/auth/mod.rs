@@ -30,14 +30,14 @@ use axum::{Extension, Router};
 use diesel_async::AsyncConnection;
 use openidconnect::core::{CoreAuthenticationFlow, CoreGenderClaim, CoreJsonWebKeySet};
 use openidconnect::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, LogoutRequest,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    RedirectUrl, RequestTokenError, Scope, SubjectIdentifier, TokenResponse,
+    AccessToken, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    PostLogoutRedirectUrl, RedirectUrl, RequestTokenError, Scope, SubjectIdentifier, TokenResponse,
 };
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::config::{OidcConfig, Secret};
+use crate::config::{ClientAuthMethod, OidcConfig, Secret};
 use provider::{Metadata, OtherClaims, SsoClient, SsoIdToken, TokenChecks, TokenProblem};
 
 /// How Loaner signs people in, for the routes below: single sign-on, or not (development login).
@@ -90,7 +90,8 @@ impl Sso {
 
     /// Reads the discovery document and the signing keys.
     pub async fn discover(&self) -> anyhow::Result<()> {
-        let issuer = IssuerUrl::new(self.config.issuer.trim_end_matches('/').to_owned())?;
+        // Exactly as configured: discovery must name the same issuer, trailing slash and all.
+        let issuer = IssuerUrl::new(self.config.issuer.trim().to_owned())?;
         let metadata = Metadata::discover_async(issuer, &self.http).await?;
         if let Ok(mut at) = self.keys_fetched.lock() {
             *at = Some(Instant::now());
@@ -140,6 +141,10 @@ impl Sso {
             self.secret.as_ref().map(|s| ClientSecret::new(s.0.clone())),
         )
         .set_redirect_uri(self.callback_url.clone())
+        .set_auth_type(match self.config.client_auth_method {
+            ClientAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+            ClientAuthMethod::ClientSecretPost => AuthType::RequestBody,
+        })
     }
 
     fn checks(&self, metadata: &Metadata) -> TokenChecks {
@@ -439,7 +444,11 @@ async fn finish(
             .unwrap_or_default();
         return Err(Refusal::new(
             problem,
-            format!("the provider answered {error}: {description}"),
+            format!(
+                "the provider answered {}: {}",
+                printable(error),
+                printable(description)
+            ),
         ));
     }
     let metadata = sso.metadata().ok_or_else(|| {
@@ -453,7 +462,10 @@ async fn finish(
         Some(iss) if *iss != issuer => {
             return Err(Refusal::new(
                 SignInProblem::Rejected,
-                format!("the callback names issuer {iss}, not {issuer} (mix-up attack?)"),
+                format!(
+                    "the callback names issuer {}, not {issuer} (mix-up attack?)",
+                    printable(iss)
+                ),
             ))
         }
         None if metadata
@@ -518,24 +530,37 @@ async fn finish(
                 .await
                 .map_err(|e| e.to_string())
         }
-        .await
-        .map_err(|e| Refusal {
-            who: who(&email),
-            ..Refusal::new(
-                SignInProblem::ProviderUnavailable,
-                format!("userinfo failed: {e}"),
-            )
-        })?;
-        groups = groups.or_else(|| {
-            claims::groups_from(info.additional_claims().0.get(&sso.config.groups_claim))
-        });
-        if email.is_none() {
-            email = info.email().map(|e| e.to_string());
-            email_verified = info.email_verified();
-        }
-        email_verified = email_verified.or(info.email_verified());
-        if name.is_none() {
-            name = info.name().and_then(|n| n.get(None)).map(|n| n.to_string());
+        .await;
+        match info {
+            Ok(info) => {
+                groups = groups.or_else(|| {
+                    claims::groups_from(info.additional_claims().0.get(&sso.config.groups_claim))
+                });
+                let info_email = info.email().map(|e| e.to_string());
+                if email.is_none() {
+                    email = info_email.clone();
+                }
+                // Userinfo vouches only for the address it names itself.
+                if email_verified.is_none() && info_email.is_some() && info_email == email {
+                    email_verified = info.email_verified();
+                }
+                if name.is_none() {
+                    name = info.name().and_then(|n| n.get(None)).map(|n| n.to_string());
+                }
+            }
+            // Only the groups were missing: sign in without them rather than not at all.
+            Err(e) if email.is_some() && email_verified.is_some() => {
+                tracing::warn!(error = %e, "userinfo failed; signing in without groups from it");
+            }
+            Err(e) => {
+                return Err(Refusal {
+                    who: who(&email),
+                    ..Refusal::new(
+                        SignInProblem::ProviderUnavailable,
+                        format!("userinfo failed: {e}"),
+                    )
+                })
+            }
         }
     }
     let person = claims::decide(
@@ -594,6 +619,21 @@ async fn finish(
             format!("cannot store the sign-in: {err}"),
         )),
     }
+}
+
+/// Text from a request, fit for a log line and the audit log: at most 200 characters, control
+/// characters escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// Audits a refused sign-in that this site started (strays are only logged).

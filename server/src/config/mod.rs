@@ -62,6 +62,16 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// How Loaner authenticates to the provider's token endpoint with the client secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic (the default of most providers).
+    ClientSecretBasic,
+    /// In the form body.
+    ClientSecretPost,
+}
+
 /// `[oidc]`: the company's identity provider.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,6 +84,8 @@ pub struct OidcConfig {
     pub client_secret: Option<Secret>,
     /// A file holding the client secret (a mounted secret); surrounding whitespace is ignored.
     pub client_secret_file: Option<PathBuf>,
+    /// How the client authenticates at the token endpoint.
+    pub client_auth_method: ClientAuthMethod,
     /// Asked for at sign-in; `openid` is always asked for.
     pub scopes: Vec<String>,
     /// The claim (in the ID token or from userinfo) that lists the person's groups.
@@ -84,6 +96,10 @@ pub struct OidcConfig {
     pub admin_emails: Vec<String>,
     /// When set, only emails in these domains may sign in.
     pub allowed_email_domains: Vec<String>,
+    /// Accept an email the provider does not mark verified (Microsoft Entra ID never sends
+    /// `email_verified`). Only together with `allowed_email_domains`: the provider must be the
+    /// authority for those domains.
+    pub trust_unverified_email: bool,
     /// Shown on the button: "Sign in with {display_name}".
     pub display_name: String,
 }
@@ -95,11 +111,13 @@ impl Default for OidcConfig {
             client_id: String::new(),
             client_secret: None,
             client_secret_file: None,
+            client_auth_method: ClientAuthMethod::ClientSecretBasic,
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             groups_claim: "groups".into(),
             admin_groups: Vec::new(),
             admin_emails: Vec::new(),
             allowed_email_domains: Vec::new(),
+            trust_unverified_email: false,
             display_name: "single sign-on".into(),
         }
     }
@@ -171,6 +189,10 @@ impl OidcConfig {
                 "oidc.admin_emails: {email:?} is not an email address"
             );
         }
+        anyhow::ensure!(
+            !self.trust_unverified_email || !self.allowed_email_domains.is_empty(),
+            "oidc.trust_unverified_email needs oidc.allowed_email_domains: only emails in domains the provider is the authority for may be trusted unverified"
+        );
         anyhow::ensure!(
             self.client_secret.is_none() || self.client_secret_file.is_none(),
             "set oidc.client_secret or oidc.client_secret_file, not both"

@@ -4,6 +4,8 @@
 //! each must get. The matrix is compared with what the app registers — the server-function
 //! registry, the Leptos route list and the `.route("…")` calls in `server/src` — so a new
 //! endpoint without an entry, or an entry for one that is gone, fails the test by name.
+//! Nothing a visitor or Eve gets back may show Dana's loans, whatever its status. The site runs
+//! as `loaner serve` does in development: the development login, no single sign-on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -12,8 +14,8 @@ use std::path::Path;
 use crate::common::http::{Reply, Site};
 use crate::common::*;
 use crate::oversight::manual;
-use app::server::loans;
 use app::server::schema::loans as loans_table;
+use app::server::{links, loans};
 use app::types::{ApprovalMode, LinkAction};
 use axum::body::Body;
 use axum::http::{header, Method};
@@ -35,8 +37,8 @@ const BIND: &str = "127.0.0.1:3000";
 enum Kind {
     Function,
     Page,
-    /// A plain axum route, with its method.
-    Route(&'static str),
+    /// A plain axum route; its path starts with its method (`GET /healthz`).
+    Route,
 }
 
 /// One endpoint: what it is registered as, how the matrix calls it, and the status for each
@@ -49,37 +51,23 @@ struct Entry {
     expect: [u16; 4],
 }
 
+#[rustfmt::skip]
 const fn function(path: &'static str, form: &'static str, expect: [u16; 4]) -> Entry {
-    Entry {
-        kind: Kind::Function,
-        path,
-        call: form,
-        expect,
-    }
+    Entry { kind: Kind::Function, path, call: form, expect }
 }
 
+#[rustfmt::skip]
 const fn page(path: &'static str, url: &'static str, expect: [u16; 4]) -> Entry {
-    Entry {
-        kind: Kind::Page,
-        path,
-        call: url,
-        expect,
-    }
+    Entry { kind: Kind::Page, path, call: url, expect }
 }
 
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    call: &'static str,
-    expect: [u16; 4],
-) -> Entry {
-    Entry {
-        kind: Kind::Route(method),
-        path,
-        call,
-        expect,
-    }
+#[rustfmt::skip]
+const fn route(path: &'static str, call: &'static str, expect: [u16; 4]) -> Entry {
+    Entry { kind: Kind::Route, path, call, expect }
 }
+
+/// What only Dana and admins may see of Dana's loans: her reason and her machines' names.
+const DANAS: [&str; 2] = ["Reproduce a crash", ".test.example"];
 
 const ANYONE: [u16; 4] = [200, 200, 200, 200];
 const SIGNED_IN: [u16; 4] = [401, 200, 200, 200];
@@ -89,7 +77,7 @@ const ADMIN: [u16; 4] = [401, 403, 403, 200];
 
 #[rustfmt::skip]
 const MATRIX: &[Entry] = &[
-    // Who is signed in, signing in and out, the catalogue and email links: anyone.
+    // Who is signed in, the development login, the catalogue and email links: anyone.
     function("/api/get_session", "", ANYONE),
     function("/api/dev_login", "name=Zoe&email=zoe%40example.com&role=developer", ANYONE),
     function("/api/list_pools", "", ANYONE),
@@ -99,7 +87,7 @@ const MATRIX: &[Entry] = &[
     function("/api/get_request_form", "pool=build", SIGNED_IN),
     function("/api/my_loans", "", SIGNED_IN),
     function("/api/request_loan", "pool=gated&reason=why&bug_ref=123&duration_hours=8&ssh_public_key=ssh-ed25519+AAAAC3NzaC1lZDI1NTE5AAAAIN2f8Txvd4Df7k7%2ByCspE9CRdOHU%2Bq8ScWEUPH01OALC+ada%40laptop", SIGNED_IN),
-    function("/api/get_loan", "id={ready}", ANYONE),
+    function("/api/get_loan", "id={ready}", OWNER),
     function("/api/extend_loan", "id={ready}", OWNER),
     function("/api/return_loan", "id={to_return}", OWNER),
     function("/api/cancel_loan", "id={to_cancel}", OWNER),
@@ -134,13 +122,14 @@ const MATRIX: &[Entry] = &[
     function("/api/admin/get_mail", "id={mail}", ADMIN),
     function("/api/admin/list_people", "", ADMIN),
     function("/api/admin/end_sessions", "id={dana}", ADMIN),
-    // Pages.
+    // Pages. Admin pages answer 401 and 403 themselves (the guard sets the status; the page
+    // explains), so does a page that needs a sign-in; someone else's loan is "not found".
     page("/", "/", ANYONE),
     page("/login", "/login", ANYONE),
     page("/signed-out", "/signed-out", ANYONE),
-    page("/account", "/account", ANYONE),
+    page("/account", "/account", SIGNED_IN),
     page("/request/{pool}", "/request/build", SIGNED_IN),
-    page("/loans", "/loans", ANYONE),
+    page("/loans", "/loans", SIGNED_IN),
     page("/loans/{id}", "/loans/{ready}", OWNER),
     page("/l/{token}", "/l/{link}", ANYONE),
     page("/admin", "/admin", ADMIN),
@@ -156,30 +145,32 @@ const MATRIX: &[Entry] = &[
     page("/admin/mailbox", "/admin/mailbox", ADMIN),
     page("/admin/mailbox/{id}", "/admin/mailbox/{mail}", ADMIN),
     // Plain routes.
-    route("GET", "/admin/audit.csv", "/admin/audit.csv", ADMIN),
-    route("GET", "/healthz", "/healthz", ANYONE),
-    route("GET", "/readyz", "/readyz", ANYONE),
+    route("GET /admin/audit.csv", "/admin/audit.csv", ADMIN),
+    route("GET /healthz", "/healthz", ANYONE),
+    route("GET /readyz", "/readyz", ANYONE),
     // Single sign-on is not configured here (the development login is): nothing to start or
     // finish. Signing out works for anyone and lands on the signed-out page.
-    route("GET", "/auth/login", "/auth/login?next=%2Floans", [404, 404, 404, 404]),
-    route("GET", "/auth/callback", "/auth/callback?code=c&state=s", [404, 404, 404, 404]),
-    route("POST", "/auth/logout", "/auth/logout", [303, 303, 303, 303]),
+    route("GET /auth/login", "/auth/login?next=%2Floans", [404, 404, 404, 404]),
+    route("GET /auth/callback", "/auth/callback?code=c&state=s", [404, 404, 404, 404]),
+    route("POST /auth/logout", "/auth/logout", [303, 303, 303, 303]),
     // Registered only with the test clock on (a development server on loopback): absent here.
-    route("POST", "/_test/clock", "/_test/clock advance_secs=60", [404, 404, 404, 404]),
+    route("POST /_test/clock", "/_test/clock advance_secs=60", [404, 404, 404, 404]),
 ];
 
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Function => "server function",
         Kind::Page => "page",
-        Kind::Route(_) => "route",
+        Kind::Route => "route",
     }
 }
 
+/// Each server function's path and method, from the server-function registry.
+type Functions = Vec<(&'static str, Method)>;
+
 /// Every endpoint the app registers, and the method each server function is called with.
-fn registered() -> (BTreeSet<(Kind, String)>, Vec<(&'static str, Method)>) {
-    let functions: Vec<(&'static str, Method)> =
-        leptos::server_fn::axum::server_fn_paths().collect();
+fn registered() -> (BTreeSet<(Kind, String)>, Functions) {
+    let functions: Functions = leptos::server_fn::axum::server_fn_paths().collect();
     let mut found: BTreeSet<(Kind, String)> = functions
         .iter()
         .map(|(path, _)| (Kind::Function, (*path).to_owned()))
@@ -220,14 +211,8 @@ fn plain_routes() -> Vec<(Kind, String)> {
                     .into_iter()
                     .filter_map(|m| handler.find(&format!("{m}(")).map(|i| (i, m)))
                     .min()
-                    .map_or("ANY", |(_, m)| match m {
-                        "get" => "GET",
-                        "post" => "POST",
-                        "put" => "PUT",
-                        "patch" => "PATCH",
-                        _ => "DELETE",
-                    });
-                routes.push((Kind::Route(method), path.to_owned()));
+                    .map_or("ANY", |(_, m)| m);
+                routes.push((Kind::Route, format!("{} {path}", method.to_uppercase())));
             }
         }
     }
@@ -262,8 +247,7 @@ fn check_coverage(registered: &BTreeSet<(Kind, String)>) {
     for (kind, path) in registered.difference(&listed) {
         let name = match kind {
             Kind::Function => format!("`{}` ({path})", path.rsplit('/').next().unwrap()),
-            Kind::Route(method) => format!("`{method} {path}`"),
-            Kind::Page => format!("`{path}`"),
+            Kind::Page | Kind::Route => format!("`{path}`"),
         };
         problems.push(format!(
             "{} {name} has no entry in the authorization matrix",
@@ -279,10 +263,27 @@ fn check_coverage(registered: &BTreeSet<(Kind, String)>) {
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 
+/// Dana's loans: name, pool, and the state the matrix finds it in. Each one a call changes is
+/// changed by that call only.
+const LOANS: [(&str, &str, &str); 10] = [
+    ("ready", "build", "ready"),
+    ("to_return", "build", "ready"),
+    ("to_force", "build", "ready"),
+    ("to_move", "build", "ready"),
+    ("to_link", "build", "ready"),
+    // A one-hour loan that ran out, in its grace period.
+    ("to_restore", "build", "expired"),
+    ("to_cancel", "gated", "requested"),
+    ("to_approve", "gated", "requested"),
+    ("to_deny", "gated", "requested"),
+    // Waits for an admin's manual step (the task).
+    ("waits_for_task", "probe", "provisioning"),
+];
+
 /// One world per caller: a database of its own holding Dana's loans in every state the
 /// matrix acts on, so each caller's calls (and mistakes) change nothing the others see.
 struct Fixture {
-    _world: World,
+    world: World,
     site: Site,
     values: Vec<(&'static str, String)>,
 }
@@ -312,103 +313,76 @@ impl Fixture {
         // Dana signed in on another browser too: a session of hers that is not the caller's.
         site.sign_in("Dana", "developer").await;
         let mut conn = w.conn().await;
-        let mut short = request("build");
-        short.duration_hours = "1".to_owned();
-        let to_restore = loans::request(&mut conn, &dana, &short, w.clock.now())
-            .await
-            .unwrap();
-        let mut values = vec![
-            ("dana", dana.id.to_string()),
-            ("to_restore", to_restore.to_string()),
-        ];
-        for (name, pool) in [
-            ("ready", "build"),
-            ("to_return", "build"),
-            ("to_force", "build"),
-            ("to_move", "build"),
-            ("to_link", "build"),
-            ("to_cancel", "gated"),
-            ("to_approve", "gated"),
-            ("to_deny", "gated"),
-            ("waits_for_task", "probe"),
-        ] {
-            values.push((name, w.borrow(&dana, pool).await.to_string()));
+        let mut values = vec![("dana", dana.id.to_string())];
+        for (name, pool, _) in LOANS {
+            let mut ask = request(pool);
+            if name == "to_restore" {
+                ask.duration_hours = "1".to_owned();
+            }
+            let id = loans::request(&mut conn, &dana, &ask, w.clock.now())
+                .await
+                .unwrap();
+            values.push((name, id.to_string()));
         }
         w.drain_with(&worker).await;
         // The one-hour loan runs out: expired, its machine kept for the grace period.
         w.clock.advance(Duration::hours(1));
         w.drain_with(&worker).await;
 
-        let open = app::server::tasks::list_open(&mut conn).await.unwrap();
-        values.push(("task", open[0].id.to_string()));
         let sql = w.sql().await;
-        let free: Vec<i64> = sql
-            .query(
-                "SELECT m.id FROM machines m JOIN pools p ON p.id = m.pool_id WHERE p.slug = 'build' AND m.state = 'available' ORDER BY m.id",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        values.push(("spare", free[0].to_string()));
-        values.push(("idle", free[1].to_string()));
-        values.push((
-            "mail",
-            w.count("SELECT min(id) FROM emails").await.to_string(),
-        ));
-        let to_link = &values.iter().find(|(n, _)| *n == "to_link").unwrap().1;
-        let link_loan = LoanId(to_link.parse().unwrap());
+        let number = async |query: &str| -> String {
+            let row = sql.query_one(query, &[]).await.expect(query);
+            row.get::<_, i64>(0).to_string()
+        };
+        let free = "SELECT m.id FROM machines m JOIN pools p ON p.id = m.pool_id WHERE p.slug = 'build' AND m.state = 'available' ORDER BY m.id";
+        let sessions = "SELECT id FROM sessions WHERE user_id";
+        values.extend([
+            ("spare", number(&format!("{free} LIMIT 1")).await),
+            ("idle", number(&format!("{free} OFFSET 1 LIMIT 1")).await),
+            ("task", number("SELECT id FROM admin_tasks").await),
+            ("mail", number("SELECT min(id) FROM emails").await),
+            (
+                "other_browser",
+                number(&format!("{sessions} = {}", dana.id)).await,
+            ),
+        ]);
+        let mut fixture = Self {
+            site,
+            world: w,
+            values,
+        };
+        for (name, _, state) in LOANS {
+            let id = fixture.value(name);
+            let actual = sql
+                .query_one(&format!("SELECT state FROM loans WHERE id = {id}"), &[])
+                .await
+                .unwrap();
+            assert_eq!(
+                actual.get::<_, &str>(0),
+                state,
+                "the fixture's loan `{name}`"
+            );
+        }
+        // Dana's one-click link to return `to_link`, as her reminder email carries it.
+        let to_link = LoanId(fixture.value("to_link").parse().unwrap());
         let deadline: Option<DateTime<Utc>> = loans_table::table
-            .find(link_loan)
+            .find(to_link)
             .select(loans_table::expires_at)
             .first(&mut *conn)
             .await
             .unwrap();
-        let token = app::server::links::issue(
+        let now = fixture.world.clock.now();
+        let token = links::issue(
             &mut conn,
-            link_loan,
+            to_link,
             LinkAction::Return,
             deadline.unwrap(),
             None,
-            w.clock.now(),
+            now,
         )
         .await
         .unwrap();
-        values.push(("link", token));
-        let other_browser: i64 = sql
-            .query_one("SELECT id FROM sessions WHERE user_id = $1", &[&dana.id.0])
-            .await
-            .unwrap()
-            .get(0);
-        values.push(("other_browser", other_browser.to_string()));
-
-        let fixture = Self {
-            site,
-            _world: w,
-            values,
-        };
-        for (name, state) in [
-            ("to_restore", "expired"),
-            ("ready", "ready"),
-            ("to_return", "ready"),
-            ("to_force", "ready"),
-            ("to_move", "ready"),
-            ("to_link", "ready"),
-            ("to_cancel", "requested"),
-            ("to_approve", "requested"),
-            ("to_deny", "requested"),
-            ("waits_for_task", "provisioning"),
-        ] {
-            let id: i64 = fixture.value(name).parse().unwrap();
-            let actual: String = sql
-                .query_one("SELECT state FROM loans WHERE id = $1", &[&id])
-                .await
-                .unwrap()
-                .get(0);
-            assert_eq!(actual, state, "the fixture's loan `{name}`");
-        }
+        fixture.values.push(("link", token));
         fixture
     }
 
@@ -443,28 +417,24 @@ async fn session(site: &Site, n: usize) -> Option<String> {
 async fn call(
     site: &Site,
     entry: &Entry,
-    url: &str,
     method: Method,
+    url: &str,
     cookie: Option<&str>,
 ) -> Reply {
     let (url, body) = match entry.kind {
-        Kind::Function => (entry.path.to_owned(), url.to_owned()),
-        Kind::Page => (url.to_owned(), String::new()),
-        Kind::Route(_) => url
-            .split_once(' ')
-            .map_or((url.to_owned(), String::new()), |(u, b)| {
-                (u.to_owned(), b.to_owned())
-            }),
+        Kind::Function => (entry.path, url),
+        Kind::Page => (url, ""),
+        Kind::Route => url.split_once(' ').unwrap_or((url, "")),
     };
     let json = entry.kind == Kind::Function;
-    let mut request = site.request(method.clone(), &url).header(
-        header::ACCEPT,
-        if json {
-            "application/json"
-        } else {
-            "text/html"
-        },
-    );
+    let accept = if json {
+        "application/json"
+    } else {
+        "text/html"
+    };
+    let mut request = site
+        .request(method.clone(), url)
+        .header(header::ACCEPT, accept);
     if method != Method::GET {
         request = request
             .header(header::ORIGIN, format!("http://{}", site.host))
@@ -473,11 +443,12 @@ async fn call(
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
     }
-    site.send(request.body(Body::from(body)).unwrap()).await
+    site.send(request.body(Body::from(body.to_owned())).unwrap())
+        .await
 }
 
 /// Every entry as caller `n`; the lines that did not answer as expected.
-async fn run_as(n: usize, functions: Vec<(&'static str, Method)>) -> Vec<String> {
+async fn run_as(n: usize, functions: Functions) -> Vec<String> {
     let fixture = Fixture::new().await;
     let site = &fixture.site;
     let mut cookie = session(site, n).await;
@@ -491,20 +462,32 @@ async fn run_as(n: usize, functions: Vec<(&'static str, Method)>) -> Vec<String>
                 .1
                 .clone(),
             Kind::Page => Method::GET,
-            Kind::Route(method) => method.parse().unwrap(),
+            Kind::Route => entry.path.split(' ').next().unwrap().parse().unwrap(),
         };
         let url = fixture.fill(entry.call);
-        let reply = call(site, entry, &url, method, cookie.as_deref()).await;
-        if reply.status.as_u16() != entry.expect[n] {
+        let reply = call(site, entry, method, &url, cookie.as_deref()).await;
+        let who = format!(
+            "{} `{}` as {}",
+            kind_name(entry.kind),
+            entry.path,
+            CALLERS[n]
+        );
+        let status = reply.status.as_u16();
+        if status != entry.expect[n] {
+            let body = reply.body.replace('\n', " ");
             failures.push(format!(
-                "{} `{}` as {}: expected {}, got {}: {:.200}",
-                kind_name(entry.kind),
-                entry.path,
-                CALLERS[n],
-                entry.expect[n],
-                reply.status.as_u16(),
-                reply.body.replace('\n', " ")
+                "{who}: expected {}, got {status}: {body:.200}",
+                entry.expect[n]
             ));
+        }
+        // Nobody else sees Dana's loans, except through her email link: its token is the
+        // authority for the one loan it names.
+        let leaked: Vec<&str> = DANAS
+            .into_iter()
+            .filter(|s| reply.body.contains(s))
+            .collect();
+        if matches!(n, 0 | 2) && !entry.call.contains("{link}") && !leaked.is_empty() {
+            failures.push(format!("{who}: shows {leaked:?} of Dana's loans"));
         }
         // Signing out or in again replaces the caller's session: start a fresh one.
         if reply.header("set-cookie").is_some() {

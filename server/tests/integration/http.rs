@@ -26,7 +26,7 @@ async fn every_admin_page_answers_401_to_visitors_and_403_to_developers() {
         .iter()
         .map(|route| route.path().to_owned())
         .filter(|path| path == "/admin" || path.starts_with("/admin/"))
-        .map(|path| path.replace(":slug", "build").replace(":id", "1"))
+        .map(|path| path.replace("{slug}", "build").replace("{id}", "1"))
         .collect();
     assert!(paths.len() >= 10, "{paths:?}");
     paths.push("/admin/audit.csv".to_owned());

@@ -10,7 +10,7 @@ const BIND: &str = "127.0.0.1:3000";
 
 async fn signed_in(site: &crate::common::http::Site, cookie: &str) -> bool {
     let reply = site.call("/api/get_session", Some(cookie), "").await;
-    let info: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
     info["user"].is_object()
 }
 
@@ -178,4 +178,22 @@ async fn the_daily_clean_up_deletes_ended_sessions_and_unfinished_sign_ins() {
     assert_eq!((sessions, attempts), (1, 1));
     assert!(signed_in(&site, &fresh).await);
     assert_eq!(w.count("SELECT count(*) FROM sessions").await, 1);
+}
+
+#[tokio::test]
+async fn a_page_polling_for_news_does_not_keep_its_session_alive() {
+    let w = World::new().await;
+    let site = w.web(true, BIND);
+    let left_open = site.sign_in("Lea", "developer").await;
+    let in_use = site.sign_in("Uma", "developer").await;
+    w.clock.advance(Duration::minutes(200));
+    let poll = site
+        .call("/api/get_loan", Some(&left_open), "id=1&polling=true")
+        .await;
+    assert_eq!(poll.status, StatusCode::NOT_FOUND, "{}", poll.body);
+    let look = site.call("/api/get_loan", Some(&in_use), "id=1").await;
+    assert_eq!(look.status, StatusCode::NOT_FOUND, "{}", look.body);
+    w.clock.advance(Duration::minutes(50));
+    assert!(!signed_in(&site, &left_open).await, "polling is not use");
+    assert!(signed_in(&site, &in_use).await, "looking is");
 }

@@ -49,7 +49,9 @@ pub fn LoanPage() -> impl IntoView {
     let (refresh, set_refresh) = signal(0u32);
     let loan = Resource::new(
         move || (id(), refresh.get(), actions.version()),
-        |(id, ..)| get_loan(id),
+        // Reloads after the first come from the timer (or follow an action, which was itself
+        // a use of the session).
+        |(id, refresh, _)| get_loan(id, Some(refresh > 0)),
     );
 
     // Live updates: poll every second while the loan is busy, now and then otherwise.
