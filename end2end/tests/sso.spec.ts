@@ -187,7 +187,7 @@ test('Cancel at the provider lands on the sign-in page, which explains it and of
   await expect(page.locator('.who-name')).toHaveText(who.name);
 });
 
-test('the account page lists the sessions, ends the others, and signing out ends the session here and at the provider', async ({ page, browser }) => {
+test('the account page lists this browser\'s session and ends the other browsers\' sessions', async ({ page, browser }) => {
   const who = account('sami', []);
   await ssoSignIn(page, who);
   await page.goto('/account');
@@ -215,6 +215,16 @@ test('the account page lists the sessions, ends the others, and signing out ends
   await expect(topBar(other).getByRole('link', { name: 'Sign in' })).toBeVisible();
   await expect(other.getByRole('heading', { name: 'Please sign in' })).toBeVisible();
   await other.context().close();
+});
+
+test('signing out ends the session at Loaner and at the provider', async ({ page }) => {
+  const who = account('sybil', []);
+  await ssoSignIn(page, who);
+  // The provider remembers the person: until they sign out, signing in again skips its page.
+  await page.goto('/login');
+  await page.getByRole('link', { name: `Sign in with ${PROVIDER}` }).click();
+  await backAtLoaner(page, '/');
+  await expect(page.locator('.who-name')).toHaveText(who.name);
 
   // Signing out goes through the provider and comes back to the signed-out page. (A browser that
   // refuses a step — the page's Content-Security-Policy — stays where it is: say so at once.)

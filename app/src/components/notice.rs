@@ -9,14 +9,22 @@ use crate::error::AppError;
 #[component]
 pub fn ErrorNotice(error: AppError) -> impl IntoView {
     match error {
-        AppError::Unauthorized => view! {
-            <div class="notice notice-info">
-                <h2>"Please sign in"</h2>
-                <p>"You need to be signed in to see this page."</p>
-                <A href="/login" attr:class="button">"Sign in"</A>
-            </div>
+        AppError::Unauthorized => {
+            // Back to this page after signing in.
+            let here = leptos_router::hooks::use_location();
+            let href = move || {
+                let path = format!("{}{}", here.pathname.get(), here.search.get());
+                crate::rules::validate::login_path(&path)
+            };
+            view! {
+                <div class="notice notice-info">
+                    <h2>"Please sign in"</h2>
+                    <p>"You need to be signed in to see this page."</p>
+                    <A href=href attr:class="button">"Sign in"</A>
+                </div>
+            }
+            .into_any()
         }
-        .into_any(),
         AppError::Forbidden => view! {
             <div class="notice notice-bad" data-testid="forbidden">
                 <h2>"Not allowed"</h2>

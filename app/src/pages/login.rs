@@ -41,7 +41,7 @@ pub fn LoginPage() -> impl IntoView {
         if next == "/" {
             "/auth/login".to_owned()
         } else {
-            format!("/auth/login?next={}", urlencoding(&next))
+            format!("/auth/login?next={}", validate::query_value(&next))
         }
     };
 
@@ -113,18 +113,6 @@ pub fn LoginPage() -> impl IntoView {
             </Transition>
         </div>
     }
-}
-
-/// Percent-encodes a path for a query parameter.
-fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// After signing out (here, and at the identity provider when there is one).

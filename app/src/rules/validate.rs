@@ -88,6 +88,28 @@ pub fn next_path(next: Option<&str>) -> String {
     }
 }
 
+/// The sign-in page, asked to come back to `path` afterwards (when that is a clean path).
+pub fn login_path(path: &str) -> String {
+    let next = next_path(Some(path));
+    if next == "/" {
+        "/login".to_owned()
+    } else {
+        format!("/login?next={}", query_value(&next))
+    }
+}
+
+/// Percent-encodes text for a query parameter's value (a path keeps its slashes).
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A non-empty reason of reasonable length, trimmed.
 pub fn reason(input: &str) -> Result<String, String> {
     let text = input.trim();
@@ -272,6 +294,16 @@ pub use super::steps::{driver_settings, site_variable_name, steps, SITE_VARIABLE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sign_in_link_comes_back_to_a_clean_path_only() {
+        assert_eq!(
+            login_path("/loans/7?x=1&y=2"),
+            "/login?next=/loans/7%3Fx%3D1%26y%3D2"
+        );
+        assert_eq!(login_path("/"), "/login");
+        assert_eq!(login_path("//evil.example"), "/login");
+    }
 
     #[test]
     fn reason_is_trimmed_and_required() {

@@ -149,7 +149,7 @@ type StoredSession = (
     String,
 );
 
-/// A person's live sessions, newest use first; `current` marks the one behind `token`.
+/// A person's live sessions: the one behind `token` first (marked `current`), then by last use.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
@@ -174,7 +174,7 @@ pub async fn list(
         ))
         .load(conn)
         .await?;
-    Ok(rows
+    let mut rows: Vec<SessionRow> = rows
         .into_iter()
         .map(
             |(id, token_hash, started_at, last_seen_at, agent, address, via)| SessionRow {
@@ -187,7 +187,10 @@ pub async fn list(
                 current: current.as_deref() == Some(token_hash.as_slice()),
             },
         )
-        .collect())
+        .collect();
+    // This browser first, then the others by last use.
+    rows.sort_by_key(|row| !row.current);
+    Ok(rows)
 }
 
 /// Ends one of `user_id`'s sessions; false when they have no such session.

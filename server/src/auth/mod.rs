@@ -691,11 +691,48 @@ async fn logout(
         .sso
         .as_ref()
         .zip(id_token)
-        .and_then(|(sso, id_token)| provider_sign_out(sso, &id_token));
-    with_cookie(
-        see_other(at_provider.as_deref().unwrap_or("/signed-out")),
-        clear,
-    )
+        .and_then(|(sso, id_token)| provider_sign_out(sso, &id_token).map(|url| (sso, url)));
+    match at_provider {
+        Some((sso, url)) => with_cookie(on_to_provider(sso.display_name(), &url), clear),
+        None => with_cookie(see_other("/signed-out"), clear),
+    }
+}
+
+/// A page that sends the browser on to the provider's sign-out. Not a redirect: the sign-out
+/// form's `form-action 'self'` would stop a browser from following a redirect to another
+/// origin, while a page's own refresh (or the link, without it) is a new navigation.
+fn on_to_provider(provider: &str, url: &str) -> Response {
+    let url = html_escape(url);
+    let provider = html_escape(provider);
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={url}\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Signing out · Loaner</title></head>\
+         <body><main><h1>Signing out</h1><p>You are signed out of Loaner; {provider} signs you out next. \
+         <a href=\"{url}\" data-testid=\"continue-sign-out\">Continue</a></p></main></body></html>"
+    );
+    let mut response = (StatusCode::OK, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The provider's end-session URL for this ID token, when it offers one.

@@ -78,7 +78,7 @@ fn PeopleTable(rows: Vec<PersonRow>, end: ServerAction<EndSessions>) -> impl Int
                         <th>"Role"</th>
                         <th>"Groups"</th>
                         <th>"Last sign-in"</th>
-                        <th>"Sessions"</th>
+                        <th class="num">"Sessions"</th>
                         <th><span class="visually-hidden">"Actions"</span></th>
                     </tr>
                 </thead>
