@@ -158,8 +158,29 @@ async fn end_sessions_of(
     Ok(())
 }
 
-/// Ends the session behind `token`; returns the provider's ID token it kept, if any.
+/// Ends the session behind `token`, audited as the person's sign-out; returns the provider's
+/// ID token it kept, if any.
 pub async fn logout(state: &AppState, token: &str) -> Result<Option<String>, AuthError> {
     let mut conn = state.conn().await?;
-    Ok(sessions::delete(&mut conn, token).await?.flatten())
+    let now = state.clock.now();
+    let ended = conn
+        .transaction(async |conn| {
+            let Some(ended) = sessions::delete(conn, token).await? else {
+                return Ok::<_, DbError>(None);
+            };
+            if let Some(user) = users::find(conn, ended.user_id).await? {
+                audit::stamp(conn, Some(&user), now).await?;
+                audit::about_person(
+                    conn,
+                    "user.sign_out",
+                    &user.id.to_string(),
+                    &user.email,
+                    json!({}),
+                )
+                .await?;
+            }
+            Ok(Some(ended))
+        })
+        .await?;
+    Ok(ended.and_then(|e| e.id_token))
 }

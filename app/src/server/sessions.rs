@@ -124,18 +124,23 @@ pub async fn find(
     Ok(Some(user))
 }
 
-/// Ends a session; returns the ID token it kept (for the provider's sign-out), if it existed.
-pub async fn delete(
-    conn: &mut AsyncPgConnection,
-    token: &str,
-) -> Result<Option<Option<String>>, DbError> {
-    Ok(
+/// A session that was ended: whose it was, and the ID token it kept (for the provider's
+/// sign-out).
+#[derive(Debug)]
+pub struct Ended {
+    pub user_id: UserId,
+    pub id_token: Option<String>,
+}
+
+/// Ends a session; `None` when there was no such session.
+pub async fn delete(conn: &mut AsyncPgConnection, token: &str) -> Result<Option<Ended>, DbError> {
+    let ended: Option<(UserId, Option<String>)> =
         diesel::delete(sessions::table.filter(sessions::token_hash.eq(hash(token))))
-            .returning(sessions::id_token)
+            .returning((sessions::user_id, sessions::id_token))
             .get_result(conn)
             .await
-            .optional()?,
-    )
+            .optional()?;
+    Ok(ended.map(|(user_id, id_token)| Ended { user_id, id_token }))
 }
 
 /// A session row as listed: id, token hash, started, last seen, User-Agent, address, via.

@@ -149,13 +149,17 @@ impl SiteSettings {
         self.dev_mode && self.bound_to_loopback && self.sso_name.is_none()
     }
 
-    /// The cookie that binds a sign-in in flight to the browser that started it.
-    pub fn sign_in_cookie_name(&self) -> &'static str {
-        if self.secure_cookies {
+    /// The cookie that binds the sign-in `state` names to the browser that started it: one per
+    /// sign-in in flight (named after its `state`), so two tabs signing in at once both finish.
+    pub fn sign_in_cookie_name(&self, state: &str) -> String {
+        use sha2::Digest;
+        let tag = hex::encode(sha2::Sha256::digest(state.as_bytes()));
+        let base = if self.secure_cookies {
             "__Host-loaner_sign_in"
         } else {
             "loaner_sign_in"
-        }
+        };
+        format!("{base}_{}", &tag[..12])
     }
 
     /// The session rules: absolute lifetime and idle timeout.

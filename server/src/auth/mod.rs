@@ -250,9 +250,10 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-fn binding_cookie(state: &AppState, value: Option<&str>) -> HeaderValue {
+/// The cookie binding the sign-in `attempt_state` names to this browser (`None` clears it).
+fn binding_cookie(state: &AppState, attempt_state: &str, value: Option<&str>) -> HeaderValue {
     sessions::cookie_header(
-        state.site.sign_in_cookie_name(),
+        &state.site.sign_in_cookie_name(attempt_state),
         value,
         attempts::LIFETIME,
         state.site.secure_cookies,
@@ -312,7 +313,7 @@ async fn login(
     }
     with_cookie(
         see_other(url.as_str()),
-        binding_cookie(&state, Some(&binding)),
+        binding_cookie(&state, csrf.secret(), Some(&binding)),
     )
 }
 
@@ -351,15 +352,15 @@ async fn callback(
         )
             .into_response();
     };
-    let clear_binding = binding_cookie(&state, None);
     let Some(params) = query_params(query.as_deref()) else {
         tracing::warn!("sign-in callback refused: a parameter came twice");
-        return with_cookie(problem_page(SignInProblem::Expired, "/"), clear_binding);
+        return problem_page(SignInProblem::Expired, "/");
     };
     let Some(state_param) = params.get("state") else {
         tracing::warn!("sign-in callback refused: no state");
-        return with_cookie(problem_page(SignInProblem::Expired, "/"), clear_binding);
+        return problem_page(SignInProblem::Expired, "/");
     };
+    let clear_binding = binding_cookie(&state, state_param, None);
     let now = state.clock.now();
     let taken = match state.conn().await {
         Ok(mut conn) => attempts::take(&mut conn, state_param).await,
@@ -419,13 +420,14 @@ async fn finish(
     address: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, Refusal> {
+    let attempt_state = params.get("state").map(String::as_str).unwrap_or_default();
     if attempt.expires_at <= now {
         return Err(Refusal::new(
             SignInProblem::Expired,
             "the sign-in attempt expired",
         ));
     }
-    let binding = cookie_value(headers, state.site.sign_in_cookie_name());
+    let binding = cookie_value(headers, &state.site.sign_in_cookie_name(attempt_state));
     if binding.is_none_or(|b| attempts::hash(&b) != attempt.binding_hash) {
         return Err(Refusal::new(
             SignInProblem::OtherBrowser,

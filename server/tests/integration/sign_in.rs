@@ -55,7 +55,7 @@ async fn a_developer_signs_in_through_the_provider_and_lands_where_they_asked() 
         assert!(authorize.contains(part), "{part} in {authorize}");
     }
     assert!(
-        jar.get("loaner_sign_in").is_some(),
+        jar.has("loaner_sign_in_"),
         "the attempt is bound to the browser"
     );
     let callback = sso
@@ -65,10 +65,7 @@ async fn a_developer_signs_in_through_the_provider_and_lands_where_they_asked() 
     let reply = sso.callback(&callback, &mut jar).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(reply.header("location"), Some("/request/build?x=1"));
-    assert!(
-        jar.get("loaner_sign_in").is_none(),
-        "the binding cookie is cleared"
-    );
+    assert!(!jar.has("loaner_sign_in_"), "the binding cookie is cleared");
     let email = format!("{login}@example.com");
     assert_eq!(
         sso.who(&jar).await,
@@ -160,6 +157,28 @@ async fn groups_only_the_userinfo_endpoint_gives_still_count() {
     );
     let jar = sso.sign_in(&login).await;
     assert_eq!(sso.who(&jar).await.unwrap().1, "admin");
+}
+
+#[tokio::test]
+async fn two_sign_ins_started_in_one_browser_both_finish() {
+    let w = World::new().await;
+    let sso = w.sso_web().await;
+    let login = account(&sso, &[]);
+    let http = http_client();
+    let mut jar = Jar::default();
+    // Two tabs press "Sign in"; the second one's cookie must not spoil the first.
+    let first = sso.start("/loans", &mut jar).await;
+    let second = sso.start("/", &mut jar).await;
+    let first_back = sso.provider.sign_in(&http, &first, &login).await;
+    let reply = sso.callback(&first_back, &mut jar).await;
+    assert_eq!(reply.header("location"), Some("/loans"), "{}", reply.body);
+    let second_back = match sso.provider.follow(&http, &second).await {
+        crate::common::oidc::Landing::Away(url) => url,
+        page => panic!("already signed in at the provider: {page:?}"),
+    };
+    let reply = sso.callback(&second_back, &mut jar).await;
+    assert_eq!(reply.header("location"), Some("/"), "{}", reply.body);
+    assert!(!jar.has("loaner_sign_in_"), "both binding cookies cleared");
 }
 
 #[tokio::test]
@@ -448,6 +467,12 @@ async fn signing_out_ends_the_session_here_and_at_the_provider() {
         sso.who(&signed_in_cookie).await,
         None,
         "the old cookie is dead"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM audit_log WHERE kind = 'user.sign_out'")
+            .await,
+        1,
+        "the sign-out is audited"
     );
 
     let back = sso.provider.sign_out(&http, &end_session).await;

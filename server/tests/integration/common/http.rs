@@ -229,6 +229,11 @@ impl Jar {
         }
     }
 
+    /// Whether the browser holds a cookie whose name starts with `prefix`.
+    pub fn has(&self, prefix: &str) -> bool {
+        self.0.iter().any(|(n, _)| n.starts_with(prefix))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
