@@ -186,12 +186,7 @@ async fn a_replayed_callback_is_refused_and_stores_nothing_more() {
     let w = World::new().await;
     let sso = w.sso_web().await;
     let login = account(&sso, &[]);
-    let mut jar = Jar::default();
-    let authorize = sso.start("/", &mut jar).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut jar, callback) = sso.back_from_provider(&login).await;
     let binding = jar.clone();
     let first = sso.callback(&callback, &mut jar).await;
     assert_eq!(first.header("location"), Some("/"));
@@ -215,12 +210,7 @@ async fn a_forged_state_is_refused_and_stores_nothing() {
     let w = World::new().await;
     let sso = w.sso_web().await;
     let login = account(&sso, &[]);
-    let mut jar = Jar::default();
-    let authorize = sso.start("/", &mut jar).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut jar, callback) = sso.back_from_provider(&login).await;
     let forged = replace_param(&callback, "state", "forged-state-value");
     let reply = sso.callback(&forged, &mut jar).await;
     assert_eq!(
@@ -241,12 +231,7 @@ async fn a_code_exchanged_twice_is_refused_and_stores_nothing_more() {
     let w = World::new().await;
     let sso = w.sso_web().await;
     let login = account(&sso, &[]);
-    let mut jar = Jar::default();
-    let authorize = sso.start("/", &mut jar).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut jar, callback) = sso.back_from_provider(&login).await;
     let reply = sso.callback(&callback, &mut jar).await;
     assert_eq!(reply.header("location"), Some("/"));
     assert_eq!(stored(&w).await, (1, 1));
@@ -282,12 +267,7 @@ async fn an_email_domain_not_allowed_is_refused_audited_and_stores_nothing() {
         "Mal",
         &["loaner-admins"],
     );
-    let mut jar = Jar::default();
-    let authorize = sso.start("/", &mut jar).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut jar, callback) = sso.back_from_provider(&login).await;
     let reply = sso.callback(&callback, &mut jar).await;
     assert_eq!(
         problem_of(reply.header("location")).as_deref(),
@@ -317,12 +297,7 @@ async fn an_unverified_email_is_refused() {
     let login = unique("unverified");
     sso.provider
         .set_account(&login, &format!("{login}@example.com"), false, "Una", &[]);
-    let mut jar = Jar::default();
-    let authorize = sso.start("/", &mut jar).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut jar, callback) = sso.back_from_provider(&login).await;
     let reply = sso.callback(&callback, &mut jar).await;
     assert_eq!(
         problem_of(reply.header("location")).as_deref(),
@@ -361,12 +336,7 @@ async fn a_callback_finished_in_another_browser_is_refused() {
     let w = World::new().await;
     let sso = w.sso_web().await;
     let login = account(&sso, &[]);
-    let mut victim = Jar::default();
-    let authorize = sso.start("/", &mut victim).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut victim, callback) = sso.back_from_provider(&login).await;
     // Login CSRF: the attacker's completed callback opened in someone else's browser.
     let mut other = Jar::default();
     let reply = sso.callback(&callback, &mut other).await;
@@ -388,12 +358,7 @@ async fn an_expired_attempt_and_a_mixed_up_issuer_are_refused() {
     let w = World::new().await;
     let sso = w.sso_web().await;
     let login = account(&sso, &[]);
-    let mut jar = Jar::default();
-    let authorize = sso.start("/", &mut jar).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut jar, callback) = sso.back_from_provider(&login).await;
     let wrong_issuer = replace_param(&callback, "iss", "https://evil.example");
     let reply = sso.callback(&wrong_issuer, &mut jar).await;
     assert_eq!(
@@ -401,12 +366,7 @@ async fn an_expired_attempt_and_a_mixed_up_issuer_are_refused() {
         Some("rejected")
     );
 
-    let mut late = Jar::default();
-    let authorize = sso.start("/", &mut late).await;
-    let callback = sso
-        .provider
-        .sign_in(&http_client(), &authorize, &login)
-        .await;
+    let (mut late, callback) = sso.back_from_provider(&login).await;
     w.clock.advance(chrono::Duration::minutes(11));
     let reply = sso.callback(&callback, &mut late).await;
     assert_eq!(

@@ -284,14 +284,21 @@ impl SsoSite {
         self.open(&path, jar).await
     }
 
+    /// Presses "Sign in" (to come back to `/`) in a fresh browser and signs in at the provider as
+    /// `login`: the browser's cookies, and the callback URL the provider sends it to (not opened).
+    pub async fn back_from_provider(&self, login: &str) -> (Jar, String) {
+        let mut jar = Jar::default();
+        let authorize = self.start("/", &mut jar).await;
+        let http = super::oidc::http_client();
+        let callback = self.provider.sign_in(&http, &authorize, login).await;
+        (jar, callback)
+    }
+
     /// A whole sign-in as `login` in a fresh browser; returns its cookies.
     pub async fn sign_in(&self, login: &str) -> Jar {
-        let mut jar = Jar::default();
-        let http = super::oidc::http_client();
-        let authorize = self.start("/loans", &mut jar).await;
-        let callback = self.provider.sign_in(&http, &authorize, login).await;
+        let (mut jar, callback) = self.back_from_provider(login).await;
         let reply = self.callback(&callback, &mut jar).await;
-        assert_eq!(reply.header("location"), Some("/loans"), "{}", reply.body);
+        assert_eq!(reply.header("location"), Some("/"), "{}", reply.body);
         assert!(jar.get("loaner_session").is_some(), "a session cookie");
         jar
     }
