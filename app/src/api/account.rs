@@ -49,9 +49,16 @@ pub async fn end_other_sessions() -> Result<usize, AppError> {
         return Err(context::fail(AppError::Unauthorized));
     };
     let mut conn = state.conn().await.map_err(context::fail)?;
-    let ended = people::end_sessions(&mut conn, &user, &user, Some(&token), state.clock.now())
-        .await
-        .map_err(context::fail)?;
+    let ended = people::end_sessions(
+        &mut conn,
+        &user,
+        &user,
+        Some(&token),
+        "signed out elsewhere",
+        state.clock.now(),
+    )
+    .await
+    .map_err(context::fail)?;
     context::redirect_plain_form("/account");
     Ok(ended)
 }

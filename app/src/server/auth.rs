@@ -9,8 +9,8 @@ use serde_json::json;
 use super::forms::Form;
 use super::models::User;
 use super::sessions::Origin;
-use super::users::{self, Identity, SignInError, SignedIn};
-use super::{audit, sessions, AppState, DbError};
+use super::users::{self, Identity, SignInError};
+use super::{audit, people, sessions, AppState, DbError};
 use crate::error::{AppError, FieldError};
 use crate::rules::validate;
 use crate::types::Role;
@@ -130,32 +130,15 @@ pub async fn sign_in(
     let token = conn
         .transaction(async |conn| {
             if signed_in.demoted() {
-                end_sessions_of(conn, &signed_in, now).await?;
+                let user = &signed_in.user;
+                let ended =
+                    people::end_sessions(conn, user, user, None, "no longer an admin", now).await?;
+                tracing::info!(user.id = %user.id, ended, "lost the admin role: sessions ended");
             }
             sessions::create(conn, signed_in.user.id, now, policy, origin).await
         })
         .await?;
     Ok((signed_in.user, token))
-}
-
-async fn end_sessions_of(
-    conn: &mut AsyncPgConnection,
-    signed_in: &SignedIn,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let user = &signed_in.user;
-    let ended = sessions::end_all(conn, user.id, None).await?;
-    audit::stamp(conn, Some(user), now).await?;
-    audit::about_person(
-        conn,
-        "user.sessions_ended",
-        &user.id.to_string(),
-        &user.email,
-        json!({ "sessions": ended, "reason": "no longer an admin" }),
-    )
-    .await?;
-    tracing::info!(user.id = %user.id, ended, "lost the admin role: sessions ended");
-    Ok(())
 }
 
 /// Ends the session behind `token`, audited as the person's sign-out; returns the provider's

@@ -49,12 +49,13 @@ pub async fn list(
 }
 
 /// Ends `target`'s sessions (all, or all but the caller's own `keep`), audited with `actor`
-/// as who did it. Returns how many ended.
+/// as who did it and `reason`. Returns how many ended.
 pub async fn end_sessions(
     conn: &mut AsyncPgConnection,
     actor: &User,
     target: &User,
     keep: Option<&str>,
+    reason: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     conn.transaction(async |conn| {
@@ -65,7 +66,7 @@ pub async fn end_sessions(
             "user.sessions_ended",
             &target.id.to_string(),
             &target.email,
-            json!({ "sessions": ended, "kept_current": keep.is_some() }),
+            json!({ "sessions": ended, "kept_current": keep.is_some(), "reason": reason }),
         )
         .await?;
         Ok(ended)

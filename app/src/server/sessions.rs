@@ -284,7 +284,7 @@ pub fn describe_user_agent(agent: &str) -> String {
     }
 }
 
-/// The session token in a request's cookie called `name`.
+/// A token (64 hex digits, as `new_token` makes them) in a request's cookie called `name`.
 pub fn token_from_headers(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)

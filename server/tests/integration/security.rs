@@ -5,6 +5,7 @@
 //! of the development login.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::http::urlencode;
 use crate::common::http::{Reply, Site};
 use crate::common::*;
 use axum::body::Body;
@@ -395,15 +396,4 @@ async fn the_pool_editor_refuses_a_shell_over_http() {
     let message = error.field_message("provision_steps").unwrap();
     assert!(message.contains("outside the commands folder"), "{message}");
     assert_eq!(w.count("SELECT count(*) FROM pools").await, 0);
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -35,6 +35,7 @@ pub async fn end_sessions(id: UserId) -> Result<usize, AppError> {
         &admin,
         &target,
         keep.as_deref(),
+        "ended by an admin",
         state.clock.now(),
     )
     .await
