@@ -101,24 +101,31 @@ stop_private_pg() {
   fi
 }
 
-# The SMTP server the tests talk to: Python's aiosmtpd (PyPI), in a virtualenv under target/.
+# The tests' Python peers in a virtualenv under target/: the SMTP server (PyPI aiosmtpd) and the
+# EC2-compatible endpoint (PyPI moto's server).
 ensure_smtp_sink() {
   local venv="$ROOT/target/venv"
-  if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-    step "Installing aiosmtpd (the tests' SMTP server) in target/venv"
-    rm -rf "$venv"
-    if ! python3 -m venv "$venv" 2>/dev/null; then
-      apt_install python3-venv
-      python3 -m venv "$venv"
+  if ! "$venv/bin/python" -c 'import aiosmtpd, moto.server' 2>/dev/null; then
+    step "Installing aiosmtpd (SMTP) and moto (EC2 API), the tests' peers, in target/venv"
+    if [ ! -x "$venv/bin/python" ]; then
+      rm -rf "$venv"
+      if ! python3 -m venv "$venv" 2>/dev/null; then
+        apt_install python3-venv
+        python3 -m venv "$venv"
+      fi
     fi
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' 'moto[server]==5.2.5'
   fi
   export SMTP_SINK_PYTHON="$venv/bin/python"
 }
 
-# Stops the OpenID Connect provider the Rust tests share (server/tests/integration/common/oidc.rs
-# starts it under target/test-oidc/ and leaves it running for the next test) and forgets its
-# clients and accounts.
+# The hardware drivers' tools, which the tests also run as peers: ssh/sshd, ipmitool/ipmi_sim,
+# snmpget/snmpd (Debian packages).
+DRIVER_PACKAGES=(openssh-client ssh openssh-server sshd ipmitool ipmitool openipmi ipmi_sim snmp snmpget snmpd snmpd)
+
+# Stops the peers the Rust tests share, which the first test that needs one starts and later tests
+# reuse: the OpenID Connect provider (common/oidc.rs, target/test-oidc/) and the hardware peers
+# (common/peers.rs, target/test-peers/: sshd, ipmi_sim, snmpd, moto).
 stop_test_providers() {
   local dir="$ROOT/target/test-oidc" pid
   pid=$(cat "$dir/pid" 2>/dev/null || true)
@@ -126,4 +133,10 @@ stop_test_providers() {
     kill "$pid" 2>/dev/null || true
   fi
   rm -rf "$dir/pid" "$dir/port" "$dir/script" "$dir/clients" "$dir/accounts"
+  # The driver peers (server/tests/integration/common/peers.rs), each in its own process group.
+  local peers="$ROOT/target/test-peers"
+  for pid in $(cat "$peers/pids" 2>/dev/null); do
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  rm -rf "$peers/pids" "$peers/ports"
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use app::server::commands::CommandsDir;
+use app::server::commands::DriverSetup;
 use app::server::inventory::{self, PoolSpec};
 use app::server::models::NewMachine;
 use app::server::policies;
@@ -214,7 +214,7 @@ fn pool_spec(demo: &DemoPool, site: &SiteDefaults) -> PoolSpec {
 /// The demo's steps must resolve in `commands` (the demo scripts folder, by default).
 pub async fn seed_if_empty(
     conn: &mut AsyncPgConnection,
-    commands: &CommandsDir,
+    commands: &DriverSetup,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     conn.transaction(async |conn| {

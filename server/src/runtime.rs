@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::database;
 use crate::demo;
-use crate::drivers::{CommandDriver, Drivers};
+use crate::drivers::{CommandDriver, Credentials, Drivers, Hardware};
 use crate::jobs::{Worker, WorkerDeps};
 use crate::mail::{Mailer, Templates};
 use crate::private_pg::PrivateCluster;
@@ -48,8 +48,8 @@ impl Database {
             let pool = database::pool(&url, pool_size)?;
             if cluster.is_some() && config.seed_demo {
                 let mut conn = pool.get().await.context("no database connection")?;
-                let commands = CommandsDir::new(&config.commands_dir());
-                if demo::seed_if_empty(&mut conn, &commands, chrono::Utc::now()).await? {
+                let setup = config.driver_setup()?;
+                if demo::seed_if_empty(&mut conn, &setup, chrono::Utc::now()).await? {
                     tracing::info!("seeded the demo inventory");
                 }
             }
@@ -74,12 +74,25 @@ impl Database {
     }
 }
 
-/// The drivers this server provides.
-pub fn drivers(config: &Config) -> Drivers {
-    Drivers::new(vec![Arc::new(CommandDriver {
-        commands: CommandsDir::new(&config.commands_dir()),
-        default_timeout: Duration::from_secs(config.jobs.step_timeout_secs),
-    })])
+/// The drivers this server provides, with the site's credentials.
+pub fn drivers(config: &Config) -> anyhow::Result<Drivers> {
+    let hardware = Hardware {
+        credentials: Credentials::load(config.drivers.credentials_file.as_deref())?,
+        known_hosts: config.drivers.known_hosts.clone(),
+        call_timeout: Duration::from_secs(config.drivers.call_timeout_secs),
+        poll: Duration::from_millis(config.drivers.poll_ms),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot build the HTTP client of the cloud drivers")?,
+    };
+    Ok(Drivers::standard(
+        CommandDriver {
+            commands: CommandsDir::new(&config.commands_dir()),
+            default_timeout: Duration::from_secs(config.jobs.step_timeout_secs),
+        },
+        Arc::new(hardware),
+    ))
 }
 
 pub fn worker_deps(
@@ -91,7 +104,7 @@ pub fn worker_deps(
     Ok(Arc::new(WorkerDeps {
         db: db.pool.clone(),
         clock,
-        drivers: drivers(config),
+        drivers: drivers(config)?,
         database_url: db.url.clone(),
         config: config.jobs.clone(),
         site,
@@ -123,7 +136,7 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
         session_idle_minutes: config.session_idle_minutes,
         reminder_offsets_minutes: config.reminders.offsets_minutes.clone(),
         test_clock: config.test_clock,
-        commands: CommandsDir::new(&config.commands_dir()),
+        drivers: config.driver_setup()?,
         trusted_proxies: config.trusted_proxies.clone(),
         body_limit_bytes: config.limits.body_kib * 1024,
     })

@@ -289,7 +289,10 @@ pub fn short_text(input: &str, what: &str, max: usize) -> Result<String, String>
 
 #[cfg(feature = "ssr")]
 pub use super::ssh_key::*;
-pub use super::steps::{driver_settings, site_variable_name, steps, SITE_VARIABLE_PREFIX};
+pub use super::steps::{
+    credential_name, driver_settings, site_variable_name, steps, steps_fit_settings,
+    SITE_VARIABLE_PREFIX,
+};
 
 #[cfg(test)]
 mod tests {

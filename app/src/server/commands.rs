@@ -6,6 +6,14 @@
 
 use std::path::{Component, Path, PathBuf};
 
+/// What a pool's steps and driver settings are checked against when they are saved (web or
+/// inventory sync): the commands folder and the names of the server's credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriverSetup {
+    pub commands: CommandsDir,
+    pub credentials: crate::types::CredentialNames,
+}
+
 /// The folder step commands resolve in, canonicalised when the server starts (and again when a
 /// command is checked, if it did not exist then).
 #[derive(Clone, Debug, PartialEq, Eq)]

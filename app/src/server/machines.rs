@@ -157,6 +157,36 @@ pub async fn mark_clean(
     Ok(state)
 }
 
+/// Records what a driver action changed: the machine's own driver settings (a cloud instance
+/// replaced by a re-image) and the image it was confirmed to run.
+pub async fn record_driver_change(
+    conn: &mut AsyncPgConnection,
+    id: MachineId,
+    settings: Option<&serde_json::Value>,
+    image: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if let Some(settings) = settings {
+        diesel::update(machines::table.find(id))
+            .set((
+                machines::driver_settings.eq(settings),
+                machines::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    if let Some(image) = image {
+        diesel::update(machines::table.find(id))
+            .set((
+                machines::current_image.eq(image),
+                machines::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A clean-up gave up: the machine is out of the pool until an admin looks at it.
 pub async fn mark_broken(
     conn: &mut AsyncPgConnection,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use leptos::config::LeptosOptions;
 
-use super::commands::CommandsDir;
+use super::commands::DriverSetup;
 use super::limits::RateLimits;
 use super::{Clock, DbPool};
 
@@ -134,8 +134,9 @@ pub struct SiteSettings {
     pub reminder_offsets_minutes: Vec<i32>,
     /// Tests may move the clock through `POST /_test/clock` (development on loopback only).
     pub test_clock: bool,
-    /// The only folder the `command` driver runs programs from.
-    pub commands: CommandsDir,
+    /// The only folder the `command` driver runs programs from, and the names of the
+    /// credentials driver settings may use.
+    pub drivers: DriverSetup,
     /// Reverse proxies whose `X-Forwarded-For` names the real client (for rate limits).
     pub trusted_proxies: Vec<IpAddr>,
     /// The largest request body accepted, in bytes.

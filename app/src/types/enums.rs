@@ -136,6 +136,7 @@ text_enum! {
         Ipmi => "ipmi", "IPMI";
         SnmpPdu => "snmp_pdu", "SNMP PDU";
         AwsEc2 => "aws_ec2", "AWS EC2";
+        Auto => "auto", "Each configured way in turn";
     }
 }
 

@@ -2,12 +2,14 @@
 //! policies, and the views that server functions return. No I/O here.
 
 mod account;
+mod drivers;
 mod enums;
 mod ids;
 mod policy;
 mod views;
 
 pub use account::*;
+pub use drivers::*;
 pub use enums::*;
 pub use ids::*;
 pub use policy::*;

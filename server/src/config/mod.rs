@@ -44,6 +44,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     pub limits: LimitsConfig,
     pub jobs: JobsConfig,
+    pub drivers: DriversConfig,
     pub mail: MailConfig,
     pub reminders: RemindersConfig,
     /// Lets tests move the server's clock through `POST /_test/clock` (development mode on
@@ -120,6 +121,33 @@ impl LimitsConfig {
             sign_ins_per_minute: self.sign_ins_per_minute,
             link_views_per_minute: self.link_views_per_minute,
             loan_requests_per_hour: self.loan_requests_per_hour,
+        }
+    }
+}
+
+/// `[drivers]`: what the hardware drivers need from the site.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriversConfig {
+    /// The secrets file: TOML, a table per credential (`[bmc-lab1] username, password`),
+    /// readable by its owner only. `LOANER_SECRET__{NAME}__{FIELD}` variables add to it.
+    pub credentials_file: Option<PathBuf>,
+    /// The site's `known_hosts` for the ssh driver: machines' host keys are checked against it
+    /// and an unknown key is refused (never trusted on first use).
+    pub known_hosts: Option<PathBuf>,
+    /// The longest one call of `ssh`, `ipmitool`, `snmpset` or the cloud's API may take.
+    pub call_timeout_secs: u64,
+    /// How often a driver looks again while waiting for a machine to come back.
+    pub poll_ms: u64,
+}
+
+impl Default for DriversConfig {
+    fn default() -> Self {
+        Self {
+            credentials_file: None,
+            known_hosts: None,
+            call_timeout_secs: 30,
+            poll_ms: 1000,
         }
     }
 }
@@ -204,6 +232,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
+            drivers: DriversConfig::default(),
             mail: MailConfig::default(),
             reminders: RemindersConfig::default(),
             test_clock: false,
@@ -244,6 +273,8 @@ impl Config {
             .merge(
                 Env::prefixed("LOANER_")
                     .ignore(&["log", "config"])
+                    // Credentials (`LOANER_SECRET__…`) are read by the drivers alone.
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("secret__"))
                     .split("__"),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]));
@@ -344,6 +375,17 @@ impl Config {
     }
 
     /// The folder step commands run from.
+    /// What saved pools and machines are checked against: the commands folder and the names
+    /// (only) of the credentials.
+    pub fn driver_setup(&self) -> anyhow::Result<app::server::commands::DriverSetup> {
+        let credentials =
+            crate::drivers::Credentials::load(self.drivers.credentials_file.as_deref())?;
+        Ok(app::server::commands::DriverSetup {
+            commands: app::server::commands::CommandsDir::new(&self.commands_dir()),
+            credentials: credentials.names(),
+        })
+    }
+
     pub fn commands_dir(&self) -> PathBuf {
         match &self.commands_dir {
             Some(dir) => dir.clone(),

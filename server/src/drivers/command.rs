@@ -173,7 +173,7 @@ impl Driver for CommandDriver {
         }
         let output = collect.await.unwrap_or_default();
         if status.success() {
-            Ok(ActionOutput { text: output })
+            Ok(ActionOutput::text(output))
         } else {
             let status = match status.code() {
                 Some(code) => format!("status {code}"),

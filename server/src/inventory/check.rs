@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use app::server::commands::CommandsDir;
+use app::server::commands::DriverSetup;
 use app::server::inventory::{check_machine, check_pool, MachineSpec, PoolSpec};
 use app::types::{Action, ApprovalMode, DriverKind, PolicyOverrides, SiteDefaults, Step};
 use toml::Spanned;
@@ -45,7 +45,7 @@ impl Parsed<'_> {
         &self,
         site: &SiteDefaults,
         known_pools: &HashSet<String>,
-        commands: &CommandsDir,
+        commands: &DriverSetup,
     ) -> Result<Inventory, Vec<String>> {
         let mut problems = Problems::new(&self.source, self.file_name);
         let mut inventory = Inventory::default();
@@ -105,7 +105,7 @@ impl Parsed<'_> {
                 driver_settings,
                 notes,
             };
-            match check_machine(&spec) {
+            match check_machine(&spec, commands) {
                 Ok(spec) => {
                     if let Some(first) = fqdns.get(&spec.fqdn) {
                         let message = format!(
@@ -141,7 +141,7 @@ impl Parsed<'_> {
         at: usize,
         path: &str,
         site: &SiteDefaults,
-        commands: &CommandsDir,
+        commands: &DriverSetup,
         problems: &mut Problems,
     ) -> Option<PoolSpec> {
         let image = entry.image.as_ref();

@@ -20,7 +20,10 @@ fn site() -> SiteDefaults {
 
 fn check(text: &str, known: &[&str]) -> Result<Inventory, Vec<String>> {
     let known = known.iter().map(|s| s.to_string()).collect();
-    let commands = CommandsDir::new(&std::env::temp_dir());
+    let commands = DriverSetup {
+        commands: app::server::commands::CommandsDir::new(&std::env::temp_dir()),
+        credentials: ["bmc-lab1".to_owned()].into_iter().collect(),
+    };
     parse(text, "f.toml").and_then(|parsed| parsed.check(&site(), &known, &commands))
 }
 

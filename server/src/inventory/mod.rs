@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use app::server::commands::CommandsDir;
+use app::server::commands::DriverSetup;
 use app::server::inventory::InventoryError;
 use app::server::loans::LoanError;
 use app::server::schema::pools;
@@ -145,7 +145,7 @@ pub async fn sync(
     conn: &mut AsyncPgConnection,
     source: &str,
     file_name: &str,
-    commands: &CommandsDir,
+    commands: &DriverSetup,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
@@ -195,6 +195,7 @@ pub async fn sync_file(config: &Config, path: &Path, dry_run: bool) -> anyhow::R
     if let Err(problems) = file::parse(&source, &file_name) {
         return invalid(&file_name, &problems);
     }
+    let setup = config.driver_setup()?;
     let db = Database::open(config, 2).await?;
     let result = async {
         let mut conn = db.pool.get().await.context("no database connection")?;
@@ -203,7 +204,7 @@ pub async fn sync_file(config: &Config, path: &Path, dry_run: bool) -> anyhow::R
                 &mut conn,
                 &source,
                 &file_name,
-                &CommandsDir::new(&config.commands_dir()),
+                &setup,
                 dry_run,
                 Clock::system().now(),
             )

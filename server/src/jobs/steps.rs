@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use app::server::loans::{self, LoanError, StepFailure, StepPlan};
 use app::server::models::JobRow;
-use app::server::tasks;
+use app::server::{machines, tasks};
 use app::types::{LoanId, MachineId, Phase};
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -107,6 +107,14 @@ pub async fn run(ctx: &JobContext, job: StepJob) -> Result<(), JobError> {
     let now = deps.clock.now();
     conn.transaction(async |c| {
         ctx.take(c).await?;
+        machines::record_driver_change(
+            c,
+            run.machine.id,
+            output.machine_settings.as_ref(),
+            output.current_image.as_deref(),
+            now,
+        )
+        .await?;
         loans::step_succeeded(
             c,
             job.loan_id,

@@ -150,7 +150,7 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         },
         driver_settings: serde_json::json!(["CONSOLE=cons-3"]),
     };
-    let err = inventory::save_pool(&mut conn, &rex, None, &spec, &w.commands(), w.clock.now())
+    let err = inventory::save_pool(&mut conn, &rex, None, &spec, &w.setup(), w.clock.now())
         .await
         .unwrap_err();
     let InventoryError::Invalid(fields) = err else {
@@ -181,10 +181,10 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         driver_settings: serde_json::json!({"env": {"SITE_CONSOLE": "cons-3"}}),
         ..spec
     };
-    inventory::save_pool(&mut conn, &rex, None, &good, &w.commands(), w.clock.now())
+    inventory::save_pool(&mut conn, &rex, None, &good, &w.setup(), w.clock.now())
         .await
         .unwrap();
-    let twice = inventory::save_pool(&mut conn, &rex, None, &good, &w.commands(), w.clock.now())
+    let twice = inventory::save_pool(&mut conn, &rex, None, &good, &w.setup(), w.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(twice, InventoryError::Invalid(f) if f[0].field == "slug"));
@@ -203,7 +203,7 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         driver_settings: serde_json::json!({}),
         notes: String::new(),
     };
-    let id = inventory::save_machine(&mut conn, &rex, None, &machine, w.clock.now())
+    let id = inventory::save_machine(&mut conn, &rex, None, &machine, &w.setup(), w.clock.now())
         .await
         .unwrap();
     let fqdn: String = sql
@@ -219,7 +219,7 @@ async fn the_inventory_checks_everything_before_it_stores_anything() {
         ..machine
     };
     let InventoryError::Invalid(fields) =
-        inventory::save_machine(&mut conn, &rex, None, &bad, w.clock.now())
+        inventory::save_machine(&mut conn, &rex, None, &bad, &w.setup(), w.clock.now())
             .await
             .unwrap_err()
     else {

@@ -255,7 +255,7 @@ async fn saving_a_pool_or_machine_refuses_escaping_commands_and_foreign_variable
             &rex,
             None,
             &spec(command, serde_json::json!({})),
-            &w.commands(),
+            &w.setup(),
             w.clock.now(),
         )
         .await
@@ -276,7 +276,7 @@ async fn saving_a_pool_or_machine_refuses_escaping_commands_and_foreign_variable
             &rex,
             None,
             &spec("ok.sh", serde_json::json!({"env": {name: "x"}})),
-            &w.commands(),
+            &w.setup(),
             w.clock.now(),
         )
         .await
@@ -293,7 +293,7 @@ async fn saving_a_pool_or_machine_refuses_escaping_commands_and_foreign_variable
         driver_settings: serde_json::json!({"env": {"LD_PRELOAD": "/tmp/x.so"}}),
         notes: String::new(),
     };
-    let err = inventory::save_machine(&mut conn, &rex, None, &machine, w.clock.now())
+    let err = inventory::save_machine(&mut conn, &rex, None, &machine, &w.setup(), w.clock.now())
         .await
         .unwrap_err();
     assert!(matches!(err, InventoryError::Invalid(ref f) if f[0].field == "driver_settings"));
@@ -308,7 +308,7 @@ async fn saving_a_pool_or_machine_refuses_escaping_commands_and_foreign_variable
         ok.to_str().unwrap(),
         serde_json::json!({"env": {"SITE_BMC_HOST": "bmc-1"}}),
     );
-    inventory::save_pool(&mut conn, &rex, None, &good, &w.commands(), w.clock.now())
+    inventory::save_pool(&mut conn, &rex, None, &good, &w.setup(), w.clock.now())
         .await
         .unwrap();
 }

@@ -45,8 +45,8 @@ pub(crate) async fn sync(
     file_name: &str,
     dry_run: bool,
 ) -> Result<SyncReport, SyncError> {
-    let commands = w.commands();
-    inventory::sync(conn, text, file_name, &commands, dry_run, w.clock.now()).await
+    let setup = w.setup();
+    inventory::sync(conn, text, file_name, &setup, dry_run, w.clock.now()).await
 }
 
 /// Every row of the tables a sync could touch, to prove that nothing changed.

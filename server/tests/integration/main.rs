@@ -12,6 +12,7 @@ mod cleanup;
 mod commands;
 mod concurrency;
 mod crash;
+mod drivers;
 mod failures;
 mod http;
 mod inventory;

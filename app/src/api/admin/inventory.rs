@@ -151,7 +151,7 @@ pub async fn save_pool(
         &admin,
         existing.as_deref(),
         &spec,
-        &state.site.commands,
+        &state.site.drivers,
         state.clock.now(),
     )
     .await
@@ -207,6 +207,7 @@ pub async fn save_machine(
         &admin,
         (id.0 > 0).then_some(id),
         &spec,
+        &state.site.drivers,
         state.clock.now(),
     )
     .await

@@ -10,7 +10,7 @@ pub use write::{
     write_pool,
 };
 
-use super::commands::CommandsDir;
+use super::commands::{CommandsDir, DriverSetup};
 use super::loans::LoanError;
 use super::DbError;
 use crate::error::{AppError, FieldError};
@@ -93,7 +93,7 @@ fn check_commands(steps: &[Step], commands: &CommandsDir) -> Result<(), String> 
 pub fn check_pool(
     spec: &PoolSpec,
     site: &SiteDefaults,
-    commands: &CommandsDir,
+    setup: &DriverSetup,
 ) -> Result<PoolSpec, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut keep = |field: &str, result: Result<String, String>| {
@@ -123,14 +123,17 @@ pub fn check_pool(
         policy: spec.policy.clone(),
         driver_settings: spec.driver_settings.clone(),
     };
-    if let Err(m) = validate::driver_settings(&spec.driver_settings) {
+    if let Err(m) = validate::driver_settings(&spec.driver_settings, &setup.credentials) {
         errors.push(FieldError::new("driver_settings", m));
     }
     for (field, steps) in [
         ("provision_steps", &spec.provision_steps),
         ("reclaim_steps", &spec.reclaim_steps),
     ] {
-        if let Err(m) = validate::steps(steps).and_then(|()| check_commands(steps, commands)) {
+        let checked = validate::steps(steps)
+            .and_then(|()| check_commands(steps, &setup.commands))
+            .and_then(|()| validate::steps_fit_settings(steps, &spec.driver_settings));
+        if let Err(m) = checked {
             errors.push(FieldError::new(field, m));
         }
     }
@@ -145,12 +148,15 @@ pub fn check_pool(
 }
 
 /// Checks and normalises a machine.
-pub fn check_machine(spec: &MachineSpec) -> Result<MachineSpec, Vec<FieldError>> {
+pub fn check_machine(
+    spec: &MachineSpec,
+    setup: &DriverSetup,
+) -> Result<MachineSpec, Vec<FieldError>> {
     let mut errors = Vec::new();
     let fqdn = validate::fqdn(&spec.fqdn)
         .map_err(|m| errors.push(FieldError::new("fqdn", m)))
         .unwrap_or_default();
-    if let Err(m) = validate::driver_settings(&spec.driver_settings) {
+    if let Err(m) = validate::driver_settings(&spec.driver_settings, &setup.credentials) {
         errors.push(FieldError::new("driver_settings", m));
     }
     let notes = validate::optional_note(&spec.notes)

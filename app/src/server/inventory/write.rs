@@ -7,7 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::{check_machine, check_pool, invalid, InventoryError, MachineSpec, PoolSpec};
 use crate::rules::{policy, validate};
-use crate::server::commands::CommandsDir;
+use crate::server::commands::DriverSetup;
 use crate::server::models::{NewMachine, User};
 use crate::server::schema::{machines, pools, site_policy};
 use crate::server::waiting;
@@ -27,11 +27,11 @@ pub async fn save_pool(
     actor: &User,
     existing: Option<&str>,
     spec: &PoolSpec,
-    commands: &CommandsDir,
+    setup: &DriverSetup,
     now: DateTime<Utc>,
 ) -> Result<PoolId, InventoryError> {
     let site = policies::site_defaults(conn).await?;
-    let spec = check_pool(spec, &site, commands).map_err(InventoryError::Invalid)?;
+    let spec = check_pool(spec, &site, setup).map_err(InventoryError::Invalid)?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(actor), now).await?;
         write_pool(conn, existing, &spec, now).await
@@ -139,9 +139,10 @@ pub async fn save_machine(
     actor: &User,
     id: Option<MachineId>,
     spec: &MachineSpec,
+    setup: &DriverSetup,
     now: DateTime<Utc>,
 ) -> Result<MachineId, InventoryError> {
-    let spec = check_machine(spec).map_err(InventoryError::Invalid)?;
+    let spec = check_machine(spec, setup).map_err(InventoryError::Invalid)?;
     conn.transaction(async |conn| {
         audit::stamp(conn, Some(actor), now).await?;
         write_machine(conn, id, &spec, now).await

@@ -6,6 +6,7 @@
 pub mod db;
 pub mod http;
 pub mod oidc;
+pub mod peers;
 pub mod scenarios;
 pub mod scripts;
 pub mod smtp;

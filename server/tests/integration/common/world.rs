@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use app::server::commands::CommandsDir;
+use app::server::commands::{CommandsDir, DriverSetup};
 use app::server::loans::{self, LoanRequest};
 use app::server::models::{NewMachine, NewPool, User};
 use app::server::schema::{jobs, machines, pools, site_policy};
@@ -229,6 +229,15 @@ impl World {
         CommandsDir::new(self.scripts.dir.path())
     }
 
+    /// What saved pools and machines are checked against: the scripts folder and the names of
+    /// the test credentials (`common::peers::CREDENTIALS`).
+    pub fn setup(&self) -> DriverSetup {
+        DriverSetup {
+            commands: self.commands(),
+            credentials: crate::common::peers::credential_names(),
+        }
+    }
+
     /// What the web side and the workers know about the site, as tests run it.
     pub fn site(&self) -> Arc<SiteSettings> {
         Arc::new(SiteSettings {
@@ -242,7 +251,7 @@ impl World {
             session_idle_minutes: 240,
             reminder_offsets_minutes: vec![48 * 60, 24 * 60, 60],
             test_clock: false,
-            commands: self.commands(),
+            drivers: self.setup(),
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
         })

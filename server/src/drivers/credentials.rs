@@ -1,0 +1,187 @@
+//! The secrets drivers sign in with: BMC passwords, PDU communities, ssh keys, cloud keys. Driver
+//! settings name a credential (`"credentials": "bmc-lab1"`); the values come from the secrets file
+//! (`[drivers] credentials_file`, TOML, one table per credential, refused if its group or others
+//! may read it) or from `LOANER_SECRET__{NAME}__{FIELD}` variables (name in capitals, dashes as
+//! underscores). Only the workers hold the values; the web side gets the names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use app::rules::validate;
+use app::types::CredentialNames;
+use serde::Deserialize;
+
+use crate::config::Secret;
+
+/// Environment variables holding credentials start with this.
+pub const ENV_PREFIX: &str = "LOANER_SECRET__";
+
+/// One credential: the fields its driver needs.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// IPMI user, ssh user (overrides the settings' `user`).
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// SNMP write community.
+    pub community: Option<Secret>,
+    /// An ssh private key (OpenSSH format), inline…
+    pub private_key: Option<Secret>,
+    /// …or in a file of its own (also refused if others may read it).
+    pub private_key_file: Option<PathBuf>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+}
+
+/// Every credential the server knows, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    by_name: BTreeMap<String, Credential>,
+}
+
+impl Credentials {
+    /// Reads the secrets file (if any) and the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut by_name: BTreeMap<String, Credential> = BTreeMap::new();
+        if let Some(path) = file {
+            private_file(path, "credentials_file")?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the secrets file {}", path.display()))?;
+            by_name = toml::from_str(&text).map_err(|e| {
+                // The message names the place, never the value found there.
+                anyhow::anyhow!(
+                    "the secrets file {} is not valid: {}",
+                    path.display(),
+                    e.message()
+                )
+            })?;
+        }
+        Self::add_env(&mut by_name, std::env::vars())?;
+        for (name, credential) in &by_name {
+            validate::credential_name(name).map_err(anyhow::Error::msg)?;
+            if let Some(key_file) = &credential.private_key_file {
+                private_file(key_file, &format!("{name}.private_key_file"))?;
+            }
+        }
+        Ok(Self { by_name })
+    }
+
+    fn add_env(
+        by_name: &mut BTreeMap<String, Credential>,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<()> {
+        for (key, value) in vars {
+            let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((name, field)) = rest.split_once("__") else {
+                bail!("{key} is not LOANER_SECRET__NAME__FIELD");
+            };
+            let name = name.to_ascii_lowercase().replace('_', "-");
+            let credential = by_name.entry(name).or_default();
+            let secret = || Some(Secret(value.clone()));
+            match field.to_ascii_lowercase().as_str() {
+                "username" => credential.username = Some(value.clone()),
+                "password" => credential.password = secret(),
+                "community" => credential.community = secret(),
+                "private_key" => credential.private_key = secret(),
+                "private_key_file" => credential.private_key_file = Some(value.clone().into()),
+                "access_key_id" => credential.access_key_id = Some(value.clone()),
+                "secret_access_key" => credential.secret_access_key = secret(),
+                other => bail!(
+                    "{key}: a credential has no field \"{other}\" (username, password, community, private_key, private_key_file, access_key_id, secret_access_key)"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn names(&self) -> CredentialNames {
+        self.by_name.keys().cloned().collect()
+    }
+
+    /// The credential `name`, for the setting `field` that names it.
+    pub fn get(&self, field: &str, name: Option<&str>) -> Result<&Credential, String> {
+        let name = name.ok_or_else(|| format!("{field} is not set"))?;
+        self.by_name.get(name).ok_or_else(|| {
+            format!("{field} names \"{name}\", which is not among the server's credentials")
+        })
+    }
+
+    #[cfg(test)]
+    fn from_env(vars: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut by_name = BTreeMap::new();
+        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Self::add_env(&mut by_name, vars)?;
+        Ok(Self { by_name })
+    }
+}
+
+/// Refuses a file that its group or others may read or write.
+fn private_file(path: &Path, setting: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("{setting}: cannot read {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{setting}: {} may be read by others (mode {mode:o}); allow only its owner (chmod 600)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_secrets_file_others_may_read_is_refused_and_its_values_never_appear_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.toml");
+        std::fs::write(
+            &path,
+            "[bmc-lab1]\nusername = \"admin\"\npassword = \"hunter2-bmc\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Credentials::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let loaded = Credentials::load(Some(&path)).unwrap();
+        assert_eq!(
+            loaded.names(),
+            ["bmc-lab1".to_owned()].into_iter().collect()
+        );
+        let bmc = loaded.get("ipmi.credentials", Some("bmc-lab1")).unwrap();
+        assert_eq!(bmc.password.as_ref().unwrap().0, "hunter2-bmc");
+        assert!(!format!("{loaded:?}").contains("hunter2"));
+
+        std::fs::write(&path, "[bmc-lab1]\npasword = \"hunter2-bmc\"\n").unwrap();
+        let err = Credentials::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("pasword") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_too() {
+        let creds = Credentials::from_env(&[
+            ("LOANER_SECRET__PDU_RACK4__COMMUNITY", "private-pdu"),
+            ("LOANER_SECRET__AWS_LAB__ACCESS_KEY_ID", "AKIA1"),
+            ("LOANER_SECRET__AWS_LAB__SECRET_ACCESS_KEY", "s3cret"),
+            ("LOANER_OTHER", "x"),
+        ])
+        .unwrap();
+        let names: Vec<String> = creds.names().into_iter().collect();
+        assert_eq!(names, ["aws-lab", "pdu-rack4"]);
+        let err = creds
+            .get("snmp_pdu.credentials", Some("pdu-rack5"))
+            .unwrap_err();
+        assert!(err.contains("snmp_pdu.credentials") && err.contains("pdu-rack5"));
+        let err = Credentials::from_env(&[("LOANER_SECRET__X__PIN", "1")]).unwrap_err();
+        assert!(err.to_string().contains("no field \"pin\""));
+    }
+}

@@ -1,0 +1,136 @@
+//! The snmp_pdu driver against snmpd emulating an APC outlet column: off, on and reboot read
+//! back; a wrong community and an agent that is not there give clear errors.
+
+use super::*;
+use crate::common::peers::{Lab, PDU_COMMUNITY};
+
+#[tokio::test]
+async fn an_outlet_switches_off_on_and_reboots_and_reads_back() {
+    let lab = Lab::shared().await;
+    let w = World::new().await;
+    let outlet = 7;
+    let _ = std::fs::remove_file(lab.state("pdu").join(format!("{outlet}.log")));
+    let _ = std::fs::remove_file(lab.state("pdu").join(outlet.to_string()));
+    let machine = rig(
+        &w,
+        "pdu-boxes",
+        vec![],
+        vec![],
+        serde_json::json!({}),
+        lab.settings(outlet),
+    )
+    .await;
+    let drivers = lab.drivers(w.commands());
+    let run = |action| {
+        let drivers = &drivers;
+        let w = &w;
+        async move { act(w, drivers, machine, &hw("Act", action, DriverKind::SnmpPdu)).await }
+    };
+
+    let off = run(Action::PowerOff).await.unwrap();
+    assert!(off.text.contains("reads off"), "{}", off.text);
+    let status = run(Action::Status).await.unwrap();
+    assert!(
+        status.text.ends_with(&format!(".{outlet} is off")),
+        "{}",
+        status.text
+    );
+    let on = run(Action::PowerOn).await.unwrap();
+    assert!(on.text.contains("reads on"), "{}", on.text);
+    let rebooted = run(Action::Reboot).await.unwrap();
+    assert!(
+        rebooted.text.contains("power-cycled") && rebooted.text.contains("reads on"),
+        "{}",
+        rebooted.text
+    );
+    assert_eq!(lab.log("pdu", &format!("{outlet}.log")), ["2", "1", "3"]);
+
+    // A model whose reboot is off, a pause, on (no reboot value).
+    let mut manual = lab.settings(outlet);
+    manual["snmp_pdu"]["control_oid"] = ".1.3.6.1.4.1.318.1.1.4.4.2.1.3".into();
+    let other = rig(
+        &w,
+        "pdu-plain",
+        vec![],
+        vec![],
+        serde_json::json!({}),
+        manual,
+    )
+    .await;
+    let done = act(
+        &w,
+        &drivers,
+        other,
+        &hw("Reboot", Action::Reboot, DriverKind::SnmpPdu),
+    )
+    .await
+    .unwrap();
+    assert!(
+        done.text.contains("reads off") && done.text.contains("reads on"),
+        "{}",
+        done.text
+    );
+    assert_eq!(
+        lab.log("pdu", &format!("{outlet}.log")),
+        ["2", "1", "3", "2", "1"]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_community_or_an_absent_agent_is_explained_without_the_community() {
+    let lab = Lab::shared().await;
+    let w = World::new().await;
+    let mut gone = lab.settings(8);
+    gone["snmp_pdu"]["port"] = crate::common::peers::closed_port().into();
+    let machine = rig(&w, "pdu-gone", vec![], vec![], serde_json::json!({}), gone).await;
+    let drivers = lab.drivers(w.commands());
+    let err = act(
+        &w,
+        &drivers,
+        machine,
+        &hw("Off", Action::PowerOff, DriverKind::SnmpPdu),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("no answer from the PDU"), "{err}");
+    assert!(!format!("{err:?}").contains(PDU_COMMUNITY));
+
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.toml");
+    std::fs::write(&secrets, "[lab-pdu]\ncommunity = \"public\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrong = server::drivers::Hardware {
+        credentials: server::drivers::Credentials::load(Some(&secrets)).unwrap(),
+        ..std::sync::Arc::into_inner(lab.hardware()).unwrap()
+    };
+    let drivers = Drivers::standard(
+        server::drivers::CommandDriver {
+            commands: w.commands(),
+            default_timeout: std::time::Duration::from_secs(5),
+        },
+        std::sync::Arc::new(wrong),
+    );
+    let real = rig(
+        &w,
+        "pdu-real",
+        vec![],
+        vec![],
+        serde_json::json!({}),
+        lab.settings(8),
+    )
+    .await;
+    let err = act(
+        &w,
+        &drivers,
+        real,
+        &hw("Off", Action::PowerOff, DriverKind::SnmpPdu),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("community is wrong"), "{err}");
+    assert!(
+        lab.log("pdu", "8.log").is_empty(),
+        "the outlet was not switched"
+    );
+}
