@@ -2,6 +2,7 @@
 //! configured), single sign-on, the HTTP router around the Leptos app, the job queue and its workers, and the
 //! hardware drivers. `main.rs` wires these into the `loaner` command.
 
+pub mod actions;
 pub mod auth;
 pub mod config;
 pub mod database;

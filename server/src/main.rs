@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use server::actions::Outcome;
 use server::config::Config;
 use server::runtime;
 
@@ -28,6 +31,24 @@ enum Command {
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run an action on a machine through its drivers, as the machine page does: status,
+    /// power_on, power_off, reboot or reimage. Exit status: 0 done (or queued), 1 refused or
+    /// failed, 2 still running when --wait ran out.
+    Action {
+        /// status, power_on, power_off, reboot or reimage.
+        action: String,
+        /// The machine's name, as in the inventory.
+        host: String,
+        /// Why (required when the machine is on loan and the action disturbs its borrower).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Wait for the action to finish and print what the driver printed.
+        #[arg(long)]
+        wait: bool,
+        /// The longest to wait, in seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
     /// Manage pools and machines as code.
     Inventory {
         #[command(subcommand)]
@@ -49,7 +70,7 @@ enum InventoryCommand {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LOANER_LOG")
@@ -72,14 +93,31 @@ async fn main() -> std::process::ExitCode {
             Command::Inventory {
                 command: InventoryCommand::Sync { file, dry_run },
             } => server::inventory::sync_file(&config, &file, dry_run).await,
+            Command::Action {
+                action,
+                host,
+                reason,
+                wait,
+                timeout,
+            } => {
+                let wait = wait.then(|| std::time::Duration::from_secs(timeout));
+                return server::actions::run(&config, &action, &host, &reason, wait)
+                    .await
+                    .map(|outcome| match outcome {
+                        Outcome::Done => ExitCode::SUCCESS,
+                        Outcome::Failed => ExitCode::FAILURE,
+                        Outcome::StillRunning => ExitCode::from(2),
+                    });
+            }
         }
+        .map(|()| ExitCode::SUCCESS)
     }
     .await;
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("loaner: {err:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::types::{LoanState, MachineState};
+use crate::types::{ActionState, LoanState, MachineState};
 
 fn loan_tone(state: LoanState) -> &'static str {
     match state {
@@ -39,4 +39,17 @@ pub fn LoanBadge(state: LoanState) -> impl IntoView {
 pub fn MachineBadge(state: MachineState) -> impl IntoView {
     let class = format!("badge badge-{}", machine_tone(state));
     view! { <span class=class data-state=state.as_str()>{state.label()}</span> }
+}
+
+#[component]
+pub fn ActionBadge(state: ActionState) -> impl IntoView {
+    let tone = match state {
+        ActionState::Queued => "wait",
+        ActionState::Running => "busy",
+        ActionState::Succeeded => "good",
+        ActionState::Failed => "bad",
+    };
+    let spinner = matches!(state, ActionState::Queued | ActionState::Running)
+        .then(|| view! { <span class="spinner" aria-hidden="true"></span> });
+    view! { <span class=format!("badge badge-{tone}") data-state=state.as_str()>{spinner}{state.label()}</span> }
 }

@@ -68,6 +68,25 @@ pub async fn about_person(
     Ok(())
 }
 
+/// Writes one audit row about a machine (an action asked for), with what happened in
+/// `details`. The actor is whoever the transaction was stamped with.
+pub async fn about_machine(
+    conn: &mut AsyncPgConnection,
+    kind: &str,
+    id: crate::types::MachineId,
+    fqdn: &str,
+    details: serde_json::Value,
+) -> Result<(), DbError> {
+    diesel::sql_query("SELECT loaner_audit($1, 'machines', $2, $3, NULL, $4)")
+        .bind::<Text, _>(kind)
+        .bind::<Text, _>(id.to_string())
+        .bind::<Text, _>(fqdn)
+        .bind::<diesel::sql_types::Jsonb, _>(details)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The most entries one page shows.
 const PAGE: i64 = 500;
 

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod limits;
 pub mod links;
 pub mod loans;
+pub mod machine_actions;
 pub mod machines;
 pub mod mail;
 pub mod mailbox;

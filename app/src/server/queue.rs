@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::models::NewJob;
 use super::schema::jobs;
 use super::DbError;
-use crate::types::{JobId, JobKind, Lane, LoanId, MachineId, MailKind, Phase, UserId};
+use crate::types::{ActionId, JobId, JobKind, Lane, LoanId, MachineId, MailKind, Phase, UserId};
 
 /// The channel workers `LISTEN` on.
 pub const CHANNEL: &str = "loaner_jobs";
@@ -59,6 +59,8 @@ pub enum Job {
     SweepWaiting,
     /// Blanks the bodies of messages older than the retention period. Runs daily.
     PurgeMail,
+    /// An admin's (or the command line's) action on a machine.
+    MachineAction { action_id: ActionId },
 }
 
 impl Job {
@@ -87,6 +89,7 @@ impl Job {
             Self::SendMail { .. } => JobKind::SendMail,
             Self::SweepWaiting => JobKind::SweepWaiting,
             Self::PurgeMail => JobKind::PurgeMail,
+            Self::MachineAction { .. } => JobKind::MachineAction,
         }
     }
 
@@ -99,7 +102,7 @@ impl Job {
             | Self::ExpireLoan { loan_id, .. }
             | Self::EndGrace { loan_id, .. } => Some(*loan_id),
             Self::SendMail { loan_id, .. } => *loan_id,
-            Self::SweepWaiting | Self::PurgeMail => None,
+            Self::SweepWaiting | Self::PurgeMail | Self::MachineAction { .. } => None,
         }
     }
 
@@ -137,6 +140,8 @@ impl Job {
             | Self::SweepWaiting
             | Self::PurgeMail => 20,
             Self::SendMail { .. } => 60,
+            // An admin watches it and asks again if they want: no silent retries of a reboot.
+            Self::MachineAction { .. } => 1,
         }
     }
 

@@ -119,6 +119,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    machine_actions (id) {
+        id -> Int8,
+        machine_id -> Int8,
+        action -> Text,
+        driver -> Text,
+        loan_id -> Nullable<Int8>,
+        requested_by -> Nullable<Int8>,
+        requested_as -> Text,
+        reason -> Nullable<Text>,
+        state -> Text,
+        output -> Text,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     machines (id) {
         id -> Int8,
         fqdn -> Text,
@@ -234,6 +253,9 @@ diesel::joinable!(link_tokens -> users (user_id));
 diesel::joinable!(loan_events -> loans (loan_id));
 diesel::joinable!(loan_events -> users (actor_id));
 diesel::joinable!(loans -> machines (machine_id));
+diesel::joinable!(machine_actions -> loans (loan_id));
+diesel::joinable!(machine_actions -> machines (machine_id));
+diesel::joinable!(machine_actions -> users (requested_by));
 diesel::joinable!(loans -> pools (pool_id));
 diesel::joinable!(machines -> pools (pool_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -246,6 +268,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     link_tokens,
     loan_events,
     loans,
+    machine_actions,
     machines,
     pools,
     sessions,

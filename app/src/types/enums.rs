@@ -168,6 +168,7 @@ text_enum! {
         Approved => "approved", "Request approved";
         Denied => "denied", "Request denied";
         TaskOpened => "task_opened", "Admin task";
+        MachineAction => "machine_action", "Admin action on your machine";
     }
 }
 
@@ -230,6 +231,7 @@ text_enum! {
         Moved => "moved", "Moved";
         ForcedReturn => "forced_return", "Taken back";
         Override => "override", "Policy override";
+        AdminAction => "admin_action", "Admin action";
     }
 }
 
@@ -246,6 +248,17 @@ text_enum! {
         SendMail => "send_mail", "Email";
         SweepWaiting => "sweep_waiting", "Waiting-line sweep";
         PurgeMail => "purge_mail", "Old email purge";
+        MachineAction => "machine_action", "Machine action";
+    }
+}
+
+text_enum! {
+    /// Where an admin's action on a machine stands.
+    ActionState {
+        Queued => "queued", "Queued";
+        Running => "running", "Running";
+        Succeeded => "succeeded", "Done";
+        Failed => "failed", "Failed";
     }
 }
 

@@ -66,6 +66,8 @@ id_type! {
     JobId;
     /// A signed-in session (`sessions.id`; the secret token is something else).
     SessionId;
+    /// An admin's action on a machine (`machine_actions.id`).
+    ActionId;
 }
 
 #[cfg(test)]

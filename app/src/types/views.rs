@@ -326,3 +326,29 @@ pub struct MailView {
     pub body_text: String,
     pub body_html: String,
 }
+
+/// One action an admin (or the command line) ran on a machine, with what the driver printed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRow {
+    pub id: ActionId,
+    pub action: Action,
+    /// The driver it went through (`auto`: each way the machine has, in turn).
+    pub driver: DriverKind,
+    pub requested_as: String,
+    pub reason: Option<String>,
+    pub state: ActionState,
+    pub output: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What the machine page offers: the actions its drivers can run now, each with the driver it
+/// would use, and whether asking disturbs a borrower (then a reason is required).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineActions {
+    pub offered: Vec<(Action, DriverKind)>,
+    /// The loan holding the machine, whose borrower an action would disturb.
+    pub loan_id: Option<LoanId>,
+    pub history: Vec<ActionRow>,
+}

@@ -5,6 +5,7 @@
 mod attempt;
 mod context;
 mod lease;
+mod machine_action;
 mod purge_mail;
 mod runner;
 mod send_mail;
@@ -59,7 +60,8 @@ fn step_of(job: &Job) -> Option<StepJob> {
         | Job::EndGrace { .. }
         | Job::SendMail { .. }
         | Job::SweepWaiting
-        | Job::PurgeMail => None,
+        | Job::PurgeMail
+        | Job::MachineAction { .. } => None,
     }
 }
 
@@ -97,6 +99,7 @@ async fn run(ctx: &JobContext, job: &Job) -> Result<(), JobError> {
         },
         Job::SweepWaiting => sweep::run(ctx).await,
         Job::PurgeMail => purge_mail::run(ctx).await,
+        Job::MachineAction { action_id } => machine_action::run(ctx, action_id).await,
         Job::ProvisionStep { .. }
         | Job::ReclaimStep { .. }
         | Job::SuspendStep { .. }
@@ -135,6 +138,9 @@ async fn on_failure(
             Ok(())
         }
         // Timers and mail only log: the loan is untouched and the job row keeps the error.
+        Job::MachineAction { action_id } => {
+            machine_action::gave_up(conn, action_id, failure, now).await
+        }
         Job::ExpireLoan { .. }
         | Job::EndGrace { .. }
         | Job::SendMail { .. }

@@ -65,6 +65,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "denied.html",
     "task_opened.txt",
     "task_opened.html",
+    "machine_action.txt",
+    "machine_action.html",
 ];
 
 /// A template value from anything serialisable.

@@ -264,6 +264,14 @@ async fn about_loan(
                 vec![admin.email],
             )
         }
+        MailKind::MachineAction => (
+            format!("An admin acts on {} (loan #{})", facts.fqdn, loan.id),
+            minijinja::context! {
+                loan => loan_value,
+                notice => last_event(c, loan_id, EventKind::AdminAction).await?,
+            },
+            to_borrower,
+        ),
         MailKind::Digest => return Ok(None),
     };
     Ok(Some(Draft {

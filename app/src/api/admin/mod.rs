@@ -4,10 +4,12 @@
 
 mod inventory;
 mod loans;
+mod machines;
 mod people;
 mod records;
 
 pub use inventory::*;
 pub use loans::*;
+pub use machines::*;
 pub use people::*;
 pub use records::*;

@@ -10,6 +10,7 @@ use crate::api::admin::{get_machine, SaveMachine, SetMachineState};
 use crate::components::badges::MachineBadge;
 use crate::components::fields::{form_error, SelectField, TextArea, TextField};
 use crate::components::notice::{ErrorNotice, FieldMessage};
+use crate::pages::admin::machine_actions::MachineActionsPanel;
 use crate::types::{MachineEdit, MachineId, MachineState};
 
 #[component]
@@ -78,7 +79,7 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
                     <TextField name="fqdn" label="Host name (FQDN)" value=machine.fqdn.clone() error placeholder="build-07.pool.example.com".to_owned() />
                     <SelectField name="pool" label="Pool" value=machine.pool.clone() options=pools error />
                     <TextArea name="driver_settings" label="Driver settings (JSON; references to credentials, never secrets)" value=machine.driver_settings.clone() error rows=5 mono=true
-                        hint=r#"For the command driver, {"env": {"SITE_BMC_HOST": "bmc-07.example.com"}} becomes environment variables of its scripts (names start with SITE_)."#.to_owned() />
+                        hint=r#"Per driver, over the pool's: {"ipmi": {"host": "bmc-07.example.com"}}, {"snmp_pdu": {"outlet": 7}}, {"aws_ec2": {"instance_id": "i-0abc"}}; credentials by name only. For the command driver, {"env": {"SITE_BMC_HOST": "bmc-07"}} becomes variables of its scripts."#.to_owned() />
                     <TextArea name="notes" label="Notes" value=machine.notes.clone() error rows=2 />
                     {move || form_error(error.get())}
                     <button type="submit" class="button" data-testid="save-machine">{if id == 0 { "Add machine" } else { "Save machine" }}</button>
@@ -100,5 +101,6 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
                 </aside>
             })}
         </div>
+        {(id != 0).then(|| view! { <MachineActionsPanel id=MachineId(id) /> })}
     }
 }

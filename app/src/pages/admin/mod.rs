@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod home;
 pub mod loans;
+pub mod machine_actions;
 pub mod machine_edit;
 pub mod machines;
 pub mod people;

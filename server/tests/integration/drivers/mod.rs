@@ -4,6 +4,7 @@
 //! state, so nextest runs them one at a time (group `peers` in `.config/nextest.toml`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions;
 mod ec2;
 mod escalation;
 mod ipmi;
