@@ -205,9 +205,79 @@ fn pool_spec(demo: &DemoPool, site: &SiteDefaults) -> PoolSpec {
             max_loans_per_user: None,
             allowed_groups: None,
         },
-        // A reference to where the step scripts find the BMC credentials, never the secret.
-        driver_settings: json!({"env": {"SITE_IPMI_CREDENTIALS": "vault:kv/lab/ipmi"}}),
+        driver_settings: pool_drivers(demo.slug),
     }
+}
+
+/// Each driver kind on at least one demo pool, as a site would configure it (the machines do not
+/// exist, so the machine page's actions report that the BMC, PDU or cloud does not answer).
+/// The demo's loans still run on the scripts of `server/demo`; docs/drivers.md shows the steps a
+/// real site uses instead.
+fn pool_drivers(slug: &str) -> serde_json::Value {
+    // A reference to where the step scripts find the BMC credentials, never the secret.
+    let env = json!({"SITE_IPMI_CREDENTIALS": "vault:kv/lab/ipmi"});
+    match slug {
+        "gpu-perf" => json!({
+            "env": env,
+            "ipmi": {"credentials": "demo-bmc", "cipher_suite": 3},
+            "snmp_pdu": {"host": "pdu-r4.lab.loaner.test", "credentials": "demo-pdu"},
+            "ssh": {"credentials": "demo-ssh", "power_credentials": "demo-ssh-power"},
+        }),
+        "debian12-build" => json!({
+            "env": env,
+            "ssh": {"credentials": "demo-ssh", "power_credentials": "demo-ssh-power", "image_command": "cat /etc/loaner-image"},
+            "ipmi": {"credentials": "demo-bmc"},
+        }),
+        "win11-test" => json!({
+            "env": env,
+            "aws_ec2": {
+                "endpoint": "https://ec2.eu-west-1.amazonaws.com/", "region": "eu-west-1",
+                "image_id": "ami-0a1b2c3d4e5f60718", "instance_type": "m6i.large",
+                "credentials": "demo-cloud",
+            },
+        }),
+        _ => json!({"env": env}),
+    }
+}
+
+fn machine_drivers(slug: &str, host: &str, n: usize) -> serde_json::Value {
+    let bmc = format!("bmc-{host}.lab.loaner.test");
+    match slug {
+        "gpu-perf" => {
+            json!({"env": {"SITE_BMC_HOST": bmc}, "ipmi": {"host": bmc}, "snmp_pdu": {"outlet": n}})
+        }
+        "debian12-build" => json!({"env": {"SITE_BMC_HOST": bmc}, "ipmi": {"host": bmc}}),
+        "win11-test" => json!({"aws_ec2": {"instance_id": format!("i-0demo{n:012}")}}),
+        _ => json!({"env": {"SITE_BMC_HOST": bmc}}),
+    }
+}
+
+/// The secrets file of the zero-configuration mode (`{data_dir}/demo-secrets.toml`, mode 600):
+/// placeholder values for the demo's credentials, written once.
+pub fn demo_secrets(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("demo-secrets.toml");
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let text = "# Placeholder credentials of Loaner's demo inventory. A real site's secrets file looks\n\
+                # the same (see docs/drivers.md); keep it readable by Loaner's user only.\n\
+                [demo-bmc]\nusername = \"admin\"\npassword = \"demo-placeholder\"\n\n\
+                [demo-pdu]\ncommunity = \"demo-placeholder\"\n\n\
+                [demo-cloud]\naccess_key_id = \"AKIDDEMO\"\nsecret_access_key = \"demo-placeholder\"\n\n\
+                [demo-ssh]\nprivate_key = \"demo-placeholder\"\n\n\
+                [demo-ssh-power]\nprivate_key = \"demo-placeholder\"\n";
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(path)
 }
 
 /// Seeds the demo inventory unless the database already has pools. Returns whether it did.
@@ -224,16 +294,17 @@ pub async fn seed_if_empty(
         }
         let site = policies::site_defaults(conn).await?;
         for demo in DEMO {
-            let spec = inventory::check_pool(&pool_spec(demo, &site), &site, commands)
-                .map_err(|fields| anyhow::anyhow!("demo pool {} is invalid: {fields:?}", demo.slug))?;
+            let spec = inventory::check_pool(&pool_spec(demo, &site), &site, commands).map_err(
+                |fields| anyhow::anyhow!("demo pool {} is invalid: {fields:?}", demo.slug),
+            )?;
             let pool_id = inventory::write_pool(conn, None, &spec, now).await?;
             let image = format!("{}@{}", demo.image.0, demo.image.1);
-            for host in demo.hosts {
+            for (n, host) in demo.hosts.iter().enumerate() {
                 diesel::insert_into(machines::table)
                     .values(NewMachine {
                         fqdn: format!("{host}.pool.loaner.test"),
                         pool_id,
-                        driver_settings: json!({"env": {"SITE_BMC_HOST": format!("bmc-{host}.lab.loaner.test")}}),
+                        driver_settings: machine_drivers(demo.slug, host, n + 1),
                         notes: String::new(),
                         current_image: Some(image.clone()),
                     })

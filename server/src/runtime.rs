@@ -77,7 +77,7 @@ impl Database {
 /// The drivers this server provides, with the site's credentials.
 pub fn drivers(config: &Config) -> anyhow::Result<Drivers> {
     let hardware = Hardware {
-        credentials: Credentials::load(config.drivers.credentials_file.as_deref())?,
+        credentials: Credentials::load(config.credentials_file()?.as_deref())?,
         known_hosts: config.drivers.known_hosts.clone(),
         call_timeout: Duration::from_secs(config.drivers.call_timeout_secs),
         poll: Duration::from_millis(config.drivers.poll_ms),

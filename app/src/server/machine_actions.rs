@@ -365,7 +365,7 @@ pub async fn finish(
             conn,
             loan_id,
             now,
-            Event::new(EventKind::AdminAction, message).output(output),
+            Event::new(EventKind::AdminActionDone, message).output(output),
         )
         .await?;
     }

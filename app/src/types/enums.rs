@@ -232,6 +232,7 @@ text_enum! {
         ForcedReturn => "forced_return", "Taken back";
         Override => "override", "Policy override";
         AdminAction => "admin_action", "Admin action";
+        AdminActionDone => "admin_action_done", "Admin action finished";
     }
 }
 

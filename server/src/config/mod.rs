@@ -378,12 +378,22 @@ impl Config {
     /// What saved pools and machines are checked against: the commands folder and the names
     /// (only) of the credentials.
     pub fn driver_setup(&self) -> anyhow::Result<app::server::commands::DriverSetup> {
-        let credentials =
-            crate::drivers::Credentials::load(self.drivers.credentials_file.as_deref())?;
+        let credentials = crate::drivers::Credentials::load(self.credentials_file()?.as_deref())?;
         Ok(app::server::commands::DriverSetup {
             commands: app::server::commands::CommandsDir::new(&self.commands_dir()),
             credentials: credentials.names(),
         })
+    }
+
+    /// The secrets file: the configured one, or in development mode the demo's placeholders.
+    pub fn credentials_file(&self) -> anyhow::Result<Option<PathBuf>> {
+        match &self.drivers.credentials_file {
+            Some(path) => Ok(Some(path.clone())),
+            None if self.dev_mode() && self.database_url.is_none() => {
+                crate::demo::demo_secrets(&self.data_dir).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     pub fn commands_dir(&self) -> PathBuf {

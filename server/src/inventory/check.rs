@@ -296,7 +296,7 @@ fn steps(entries: &[Spanned<StepEntry>], path: &str, problems: &mut Problems) ->
             None => Some(DriverKind::Command),
             Some(d) => DriverKind::parse(d.get_ref().trim()).or_else(|| {
                 let message = format!(
-                    "\"{}\" is not a driver; use command or manual.",
+                    "\"{}\" is not a driver; use command, manual, ssh, ipmi, snmp_pdu, aws_ec2 or auto.",
                     d.get_ref()
                 );
                 problems.add(d.span().start, &format!("{path}.driver"), message);

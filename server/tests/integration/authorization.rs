@@ -74,6 +74,8 @@ const SIGNED_IN: [u16; 4] = [401, 200, 200, 200];
 /// The owner and admins; another developer's loan answers like a missing one.
 const OWNER: [u16; 4] = [401, 200, 404, 200];
 const ADMIN: [u16; 4] = [401, 403, 403, 200];
+/// Admins only, and the admin's request is then refused on its merits (422, the field named).
+const ADMIN_REFUSED: [u16; 4] = [401, 403, 403, 422];
 
 #[rustfmt::skip]
 const MATRIX: &[Entry] = &[
@@ -111,6 +113,10 @@ const MATRIX: &[Entry] = &[
     function("/api/admin/get_machine", "id={idle}", ADMIN),
     function("/api/admin/save_machine", "id=0&fqdn=new-01.test.example&pool=build&driver_settings=&notes=rack", ADMIN),
     function("/api/admin/set_machine_state", "id={idle}&state=maintenance&reason=fan", ADMIN),
+    function("/api/admin/get_machine_actions", "id={idle}", ADMIN),
+    // The test pools' machines have no hardware drivers: an admin is refused with the field
+    // at fault (422), the others never get that far.
+    function("/api/admin/run_machine_action", "id={idle}&action=reboot&reason=", ADMIN_REFUSED),
     function("/api/admin/list_pools", "", ADMIN),
     function("/api/admin/get_pool", "slug=build", ADMIN),
     function("/api/admin/save_pool", "existing=&slug=fresh&name=Fresh&description=d&platform=Linux&image_name=img&image_version=1&login_user=tester&provision_steps=&reclaim_steps=&driver_settings=&approval_mode=&default_duration_hours=&max_duration_hours=&extension_hours=&max_extensions=&max_total_hours=&bug_required=&grace_period_minutes=&max_loans_per_user=&allowed_groups=", ADMIN),

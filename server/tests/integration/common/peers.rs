@@ -247,9 +247,9 @@ impl Lab {
         self.dir.join("state").join(peer)
     }
 
-    /// Forgets what the BMC and the ssh machine were told and puts both in a known state.
+    /// Forgets what the BMC, the PDU and the ssh machine were told; the BMC's power as asked.
     pub fn reset(&self, power_on: bool) {
-        for peer in ["ssh", "ipmi"] {
+        for peer in ["ssh", "ipmi", "pdu"] {
             let _ = std::fs::remove_dir_all(self.state(peer));
             std::fs::create_dir_all(self.state(peer)).unwrap();
         }

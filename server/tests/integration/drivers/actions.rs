@@ -122,7 +122,7 @@ async fn an_admin_reboots_a_loaned_machine_only_with_a_reason_and_the_borrower_i
     assert!(mail.get::<_, String>(2).contains("Kernel hung"));
     let audit = sql
         .query_one(
-            "SELECT actor, details::text FROM audit_log WHERE kind = 'machine.action'",
+            "SELECT actor, after::text FROM audit_log WHERE kind = 'machine.action'",
             &[],
         )
         .await
