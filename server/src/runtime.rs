@@ -112,6 +112,7 @@ pub fn worker_deps(
         templates: Templates::load()?,
         digest_hour_utc: config.mail.digest_hour_utc,
         mail_retention_days: config.mail.retention_days,
+        health: config.health,
     }))
 }
 
@@ -146,9 +147,14 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
 /// old messages) are scheduled.
 async fn schedule_recurring(config: &Config, db: &Database, clock: &Clock) -> anyhow::Result<()> {
     let mut conn = db.pool.get().await.context("no database connection")?;
-    crate::jobs::schedule_recurring(&mut conn, config.mail.digest_hour_utc, clock.now())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot schedule the recurring jobs: {e}"))
+    crate::jobs::schedule_recurring(
+        &mut conn,
+        config.mail.digest_hour_utc,
+        config.health,
+        clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot schedule the recurring jobs: {e}"))
 }
 
 pub fn app_state(

@@ -101,6 +101,12 @@ pub fn driver_settings(
     no_control_in(settings)?;
     let drivers = MachineDrivers::parse(settings)?;
     sections(&drivers)?;
+    if let Some(check) = &drivers.health_check {
+        if check.action != crate::types::Action::Status {
+            return Err("health_check: the step's action is status.".into());
+        }
+        steps(std::slice::from_ref(check)).map_err(|m| format!("health_check: {m}"))?;
+    }
     for (field, name) in drivers.credential_names() {
         credential_name(name).map_err(|m| format!("{field}: {m}"))?;
         if !credentials.contains(name) {

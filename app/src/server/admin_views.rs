@@ -172,6 +172,9 @@ pub async fn machine_edit(
             state_reason: None,
             hold_state: None,
             pools: choices,
+            current_image: None,
+            last_health_check_at: None,
+            health_note: None,
         });
     };
     let (machine, pool): (Machine, String) = machines::table
@@ -192,5 +195,8 @@ pub async fn machine_edit(
         notes: machine.notes,
         state_reason: machine.state_reason,
         pools: choices,
+        current_image: machine.current_image,
+        last_health_check_at: machine.last_health_check_at,
+        health_note: machine.health_note,
     })
 }

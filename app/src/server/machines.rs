@@ -116,6 +116,8 @@ pub async fn set_or_hold(
             machines::state_reason.eq(reason),
             machines::hold_state.eq(None::<MachineState>),
             machines::hold_reason.eq(None::<String>),
+            // An admin's decision: good health checks no longer bring it back by themselves.
+            machines::health_failed_at.eq(None::<DateTime<Utc>>),
             machines::updated_at.eq(now),
         ))
         .execute(conn)

@@ -11,6 +11,7 @@ pub mod context;
 pub mod db;
 pub mod events;
 pub mod forms;
+pub mod health;
 pub mod inventory;
 pub mod limits;
 pub mod links;

@@ -161,6 +161,12 @@ pub struct Machine {
     pub updated_at: DateTime<Utc>,
     pub hold_state: Option<MachineState>,
     pub hold_reason: Option<String>,
+    /// What the last health check said.
+    pub health_note: Option<String>,
+    /// Good health checks in a row.
+    pub health_ok_streak: i32,
+    /// When a failed health check took the machine out of the pool.
+    pub health_failed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Insertable)]

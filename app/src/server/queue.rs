@@ -61,6 +61,10 @@ pub enum Job {
     PurgeMail,
     /// An admin's (or the command line's) action on a machine.
     MachineAction { action_id: ActionId },
+    /// Queues a health check of every machine out of a loan. Recurring.
+    HealthSweep,
+    /// One machine's health check.
+    HealthCheck { machine_id: MachineId },
 }
 
 impl Job {
@@ -90,6 +94,8 @@ impl Job {
             Self::SweepWaiting => JobKind::SweepWaiting,
             Self::PurgeMail => JobKind::PurgeMail,
             Self::MachineAction { .. } => JobKind::MachineAction,
+            Self::HealthSweep => JobKind::HealthSweep,
+            Self::HealthCheck { .. } => JobKind::HealthCheck,
         }
     }
 
@@ -102,7 +108,11 @@ impl Job {
             | Self::ExpireLoan { loan_id, .. }
             | Self::EndGrace { loan_id, .. } => Some(*loan_id),
             Self::SendMail { loan_id, .. } => *loan_id,
-            Self::SweepWaiting | Self::PurgeMail | Self::MachineAction { .. } => None,
+            Self::SweepWaiting
+            | Self::PurgeMail
+            | Self::MachineAction { .. }
+            | Self::HealthSweep
+            | Self::HealthCheck { .. } => None,
         }
     }
 
@@ -120,6 +130,7 @@ impl Job {
             self,
             Self::SweepWaiting
                 | Self::PurgeMail
+                | Self::HealthSweep
                 | Self::SendMail {
                     mail: MailKind::Digest,
                     ..
@@ -138,10 +149,11 @@ impl Job {
             Self::ExpireLoan { .. }
             | Self::EndGrace { .. }
             | Self::SweepWaiting
-            | Self::PurgeMail => 20,
+            | Self::PurgeMail
+            | Self::HealthSweep => 20,
             Self::SendMail { .. } => 60,
             // An admin watches it and asks again if they want: no silent retries of a reboot.
-            Self::MachineAction { .. } => 1,
+            Self::MachineAction { .. } | Self::HealthCheck { .. } => 1,
         }
     }
 

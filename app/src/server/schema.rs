@@ -152,6 +152,9 @@ diesel::table! {
         updated_at -> Timestamptz,
         hold_state -> Nullable<Text>,
         hold_reason -> Nullable<Text>,
+        health_note -> Nullable<Text>,
+        health_ok_streak -> Int4,
+        health_failed_at -> Nullable<Timestamptz>,
     }
 }
 

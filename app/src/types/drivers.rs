@@ -109,10 +109,20 @@ pub struct MachineDrivers {
     pub aws_ec2: Option<AwsEc2Settings>,
     /// The order a reboot with the `auto` driver tries the ways configured above.
     pub reboot_order: Option<Vec<DriverKind>>,
+    /// A step a health check runs after the driver's status (a `status` step: a site script,
+    /// or ssh), e.g. `{"name": "Disk and services", "action": "status", "command": "check.sh"}`.
+    pub health_check: Option<super::Step>,
 }
 
 /// The sections driver settings may hold besides `env`.
-pub const DRIVER_SECTIONS: [&str; 5] = ["ssh", "ipmi", "snmp_pdu", "aws_ec2", "reboot_order"];
+pub const DRIVER_SECTIONS: [&str; 6] = [
+    "ssh",
+    "ipmi",
+    "snmp_pdu",
+    "aws_ec2",
+    "reboot_order",
+    "health_check",
+];
 
 impl MachineDrivers {
     /// Reads one settings object; `Err` names the section and what is wrong with it.

@@ -169,6 +169,7 @@ text_enum! {
         Denied => "denied", "Request denied";
         TaskOpened => "task_opened", "Admin task";
         MachineAction => "machine_action", "Admin action on your machine";
+        HealthFailed => "health_failed", "Machine failed its health check";
     }
 }
 
@@ -250,6 +251,8 @@ text_enum! {
         SweepWaiting => "sweep_waiting", "Waiting-line sweep";
         PurgeMail => "purge_mail", "Old email purge";
         MachineAction => "machine_action", "Machine action";
+        HealthSweep => "health_sweep", "Health checks";
+        HealthCheck => "health_check", "Health check";
     }
 }
 

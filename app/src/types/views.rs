@@ -278,6 +278,10 @@ pub struct MachineEdit {
     pub hold_state: Option<MachineState>,
     /// (slug, name) of every pool, for the pool choice.
     pub pools: Vec<(String, String)>,
+    pub current_image: Option<String>,
+    pub last_health_check_at: Option<DateTime<Utc>>,
+    /// What the last health check (or status) said.
+    pub health_note: Option<String>,
 }
 
 /// One entry of the audit log.

@@ -45,6 +45,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub jobs: JobsConfig,
     pub drivers: DriversConfig,
+    pub health: HealthConfig,
     pub mail: MailConfig,
     pub reminders: RemindersConfig,
     /// Lets tests move the server's clock through `POST /_test/clock` (development mode on
@@ -152,6 +153,26 @@ impl Default for DriversConfig {
     }
 }
 
+/// `[health]`: health checks of machines out of loans.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Minutes between checks of every available machine; 0 turns them off.
+    pub interval_minutes: u32,
+    /// Good checks in a row that bring back a machine a failed check took out; 0: only an
+    /// admin does.
+    pub return_after_good_checks: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            interval_minutes: 15,
+            return_after_good_checks: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RemindersConfig {
@@ -233,6 +254,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             jobs: JobsConfig::default(),
             drivers: DriversConfig::default(),
+            health: HealthConfig::default(),
             mail: MailConfig::default(),
             reminders: RemindersConfig::default(),
             test_clock: false,

@@ -31,6 +31,7 @@ pub struct WorkerDeps {
     pub digest_hour_utc: u32,
     /// How long sent messages keep their text.
     pub mail_retention_days: u32,
+    pub health: crate::config::HealthConfig,
 }
 
 impl WorkerDeps {

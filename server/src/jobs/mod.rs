@@ -4,6 +4,7 @@
 
 mod attempt;
 mod context;
+mod health;
 mod lease;
 mod machine_action;
 mod purge_mail;
@@ -31,11 +32,13 @@ use steps::StepJob;
 pub async fn schedule_recurring(
     conn: &mut AsyncPgConnection,
     digest_hour_utc: u32,
+    health: crate::config::HealthConfig,
     now: DateTime<Utc>,
 ) -> Result<(), JobError> {
     send_mail::schedule_digest(conn, digest_hour_utc, now).await?;
     sweep::schedule(conn, now).await?;
     purge_mail::schedule(conn, now).await?;
+    health::schedule(conn, health, now).await?;
     Ok(())
 }
 
@@ -61,7 +64,9 @@ fn step_of(job: &Job) -> Option<StepJob> {
         | Job::SendMail { .. }
         | Job::SweepWaiting
         | Job::PurgeMail
-        | Job::MachineAction { .. } => None,
+        | Job::MachineAction { .. }
+        | Job::HealthSweep
+        | Job::HealthCheck { .. } => None,
     }
 }
 
@@ -100,6 +105,8 @@ async fn run(ctx: &JobContext, job: &Job) -> Result<(), JobError> {
         Job::SweepWaiting => sweep::run(ctx).await,
         Job::PurgeMail => purge_mail::run(ctx).await,
         Job::MachineAction { action_id } => machine_action::run(ctx, action_id).await,
+        Job::HealthSweep => health::sweep(ctx).await,
+        Job::HealthCheck { machine_id } => health::check(ctx, machine_id).await,
         Job::ProvisionStep { .. }
         | Job::ReclaimStep { .. }
         | Job::SuspendStep { .. }
@@ -141,6 +148,8 @@ async fn on_failure(
         Job::MachineAction { action_id } => {
             machine_action::gave_up(conn, action_id, failure, now).await
         }
+        Job::HealthSweep if gave_up => health::schedule(conn, deps.health, now).await.map(|_| ()),
+        Job::HealthSweep | Job::HealthCheck { .. } => Ok(()),
         Job::ExpireLoan { .. }
         | Job::EndGrace { .. }
         | Job::SendMail { .. }

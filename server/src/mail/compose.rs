@@ -67,6 +67,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "task_opened.html",
     "machine_action.txt",
     "machine_action.html",
+    "health_failed.txt",
+    "health_failed.html",
 ];
 
 /// A template value from anything serialisable.

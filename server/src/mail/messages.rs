@@ -81,6 +81,7 @@ pub async fn draft(
 ) -> anyhow::Result<Option<Draft>> {
     match (job.kind, job.loan_id) {
         (MailKind::Digest, _) => digest(c, job, site_url).await,
+        (MailKind::HealthFailed, _) => health_failed(c, job, site_url).await,
         (_, Some(loan_id)) => about_loan(c, job, loan_id, site_url, now).await,
         (_, None) => Ok(None),
     }
@@ -272,7 +273,7 @@ async fn about_loan(
             },
             to_borrower,
         ),
-        MailKind::Digest => return Ok(None),
+        MailKind::Digest | MailKind::HealthFailed => return Ok(None),
     };
     Ok(Some(Draft {
         subject,
@@ -317,6 +318,43 @@ async fn last_event(
         .optional()
         .context("reading the loan's history")?
         .unwrap_or_default())
+}
+
+/// The admins' message about machines a failed health check took out of the pool (once per
+/// failure, not per check).
+async fn health_failed(
+    c: &mut AsyncPgConnection,
+    job: &MailJob,
+    site_url: &str,
+) -> anyhow::Result<Option<Draft>> {
+    let Some(at) = job.about else {
+        return Ok(None);
+    };
+    let found = app::server::health::failed_at(c, at).await?;
+    let found: Vec<_> = found
+        .into_iter()
+        .filter(|(m, _)| m.state == app::types::MachineState::Broken)
+        .collect();
+    let Some(fqdn) = found.iter().next().map(|(m, _)| m.fqdn.clone()) else {
+        return Ok(None);
+    };
+    let broken: Vec<Value> = found
+        .into_iter()
+        .map(|(m, p)| {
+            minijinja::context! {
+                fqdn => m.fqdn,
+                pool => p.name,
+                reason => m.state_reason.unwrap_or_default(),
+                url => format!("{site_url}/admin/machines/{}", m.id),
+            }
+        })
+        .collect();
+    Ok(Some(Draft {
+        subject: format!("Broken: {fqdn} failed its health check"),
+        context: minijinja::context! { machines => broken, checked_at => when(at) },
+        recipients: admin_emails(c).await?,
+        loan_id: None,
+    }))
 }
 
 /// The admins' daily list of loans that policy approved without them.

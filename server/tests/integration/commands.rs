@@ -30,6 +30,9 @@ fn target_fixtures(settings: serde_json::Value) -> (Machine, Pool, Loan) {
         updated_at: now,
         hold_state: None,
         hold_reason: None,
+        health_note: None,
+        health_ok_streak: 0,
+        health_failed_at: None,
     };
     let pool = Pool {
         id: PoolId(1),

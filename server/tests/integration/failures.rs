@@ -136,27 +136,37 @@ async fn a_panicking_job_is_retried_and_given_up_like_a_failing_one() {
 async fn a_recurring_job_that_gave_up_comes_back() {
     let w = World::new().await;
     let mut conn = w.conn().await;
-    let pending = "SELECT count(*) FROM jobs WHERE failed_at IS NULL AND kind IN ('sweep_waiting', 'purge_mail')";
-    server::jobs::schedule_recurring(&mut conn, 8, w.clock.now())
-        .await
-        .unwrap();
-    assert_eq!(w.count(pending).await, 2);
-    // Both gave up (as after twenty failed attempts); a restart schedules them again.
+    let pending = "SELECT count(*) FROM jobs WHERE failed_at IS NULL AND kind IN ('sweep_waiting', 'purge_mail', 'health_sweep')";
+    server::jobs::schedule_recurring(
+        &mut conn,
+        8,
+        server::config::HealthConfig::default(),
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.count(pending).await, 3);
+    // All gave up (as after twenty failed attempts); a restart schedules them again.
     w.sql()
         .await
         .execute(
-            "UPDATE jobs SET failed_at = now() WHERE kind IN ('sweep_waiting', 'purge_mail')",
+            "UPDATE jobs SET failed_at = now() WHERE kind IN ('sweep_waiting', 'purge_mail', 'health_sweep')",
             &[],
         )
         .await
         .unwrap();
-    server::jobs::schedule_recurring(&mut conn, 8, w.clock.now())
-        .await
-        .unwrap();
+    server::jobs::schedule_recurring(
+        &mut conn,
+        8,
+        server::config::HealthConfig::default(),
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         w.count(pending).await,
-        2,
-        "the sweep and the purge are back"
+        3,
+        "the sweep, the purge and the health checks are back"
     );
 
     // A daily digest that gives up (the SMTP server is gone) schedules the next day's.
@@ -209,9 +219,14 @@ async fn a_recurring_job_that_gave_up_comes_back() {
 async fn a_sweep_whose_last_attempt_fails_schedules_the_next_one() {
     let w = World::new().await;
     let mut conn = w.conn().await;
-    server::jobs::schedule_recurring(&mut conn, 8, w.clock.now())
-        .await
-        .unwrap();
+    server::jobs::schedule_recurring(
+        &mut conn,
+        8,
+        server::config::HealthConfig::default(),
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
     let sql = w.sql().await;
     sql.batch_execute(
         "UPDATE jobs SET max_attempts = 1 WHERE kind = 'sweep_waiting';

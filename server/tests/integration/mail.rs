@@ -219,12 +219,22 @@ async fn every_message_renders_from_the_context_its_job_builds() {
             MailKind::TaskOpened => (LoanState::Provisioning, None, Some(rex.id)),
             MailKind::Approved => (LoanState::Waiting, None, None),
             MailKind::Digest => (LoanState::Ready, Some(now + Duration::hours(12)), None),
+            MailKind::HealthFailed => {
+                // The machine the loan used, taken out by a failed health check at `now`.
+                sql.execute(
+                    "UPDATE machines SET state = 'broken', state_reason = 'Health check failed: no session', health_failed_at = $1",
+                    &[&now],
+                )
+                .await
+                .unwrap();
+                (LoanState::Returned, Some(now), None)
+            }
             _ => (LoanState::Ready, None, None),
         };
         set_state(state).await;
         let job = MailJob {
             kind: *kind,
-            loan_id: (*kind != MailKind::Digest).then_some(id),
+            loan_id: (!matches!(kind, MailKind::Digest | MailKind::HealthFailed)).then_some(id),
             about,
             offset_minutes: None,
             to_user,

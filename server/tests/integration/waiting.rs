@@ -188,9 +188,14 @@ async fn the_sweep_serves_a_line_that_a_freed_machine_missed() {
     sql.execute("UPDATE machines SET state = 'available'", &[])
         .await
         .unwrap();
-    server::jobs::schedule_recurring(&mut conn, 8, w.clock.now())
-        .await
-        .unwrap();
+    server::jobs::schedule_recurring(
+        &mut conn,
+        8,
+        server::config::HealthConfig::default(),
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
     w.clock.advance(chrono::Duration::minutes(6));
     w.drain().await;
     assert_eq!(state_of(&w, &ann, id).await.0, LoanState::Ready);

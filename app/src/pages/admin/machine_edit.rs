@@ -68,6 +68,16 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
                 {(id != 0).then(|| view! { <MachineBadge state=machine.state /> })}</h1>
         </div>
         {machine.state_reason.clone().map(|r| view! { <p class="reason-note">{r}</p> })}
+        {(id != 0).then(|| view! {
+            <dl class="machine-facts">
+                <div><dt>"Image"</dt><dd>{machine.current_image.clone().unwrap_or_else(|| "unknown".into())}</dd></div>
+                <div><dt>"Last health check"</dt><dd data-testid="health">{match (machine.last_health_check_at, machine.health_note.clone()) {
+                    (Some(at), Some(note)) => format!("{} — {}", crate::format::when(at), note.lines().next().unwrap_or_default()),
+                    (Some(at), None) => crate::format::when(at),
+                    _ => "not yet (checks run every few minutes on available machines with ipmi, snmp_pdu, aws_ec2 or ssh settings)".into(),
+                }}</dd></div>
+            </dl>
+        })}
         {machine.hold_state.map(|h| view! {
             <div class="notice notice-warn"><p>{format!("In a loan now: it goes to {} when the loan's clean-up is done.", h.label().to_lowercase())}</p></div>
         })}

@@ -88,6 +88,17 @@ fn check_commands(steps: &[Step], commands: &CommandsDir) -> Result<(), String> 
     Ok(())
 }
 
+/// Driver settings, their credentials, and the command of their health check step.
+fn check_settings(settings: &serde_json::Value, setup: &DriverSetup) -> Result<(), String> {
+    validate::driver_settings(settings, &setup.credentials)?;
+    let drivers = crate::types::MachineDrivers::parse(settings)?;
+    match &drivers.health_check {
+        Some(step) => check_commands(std::slice::from_ref(step), &setup.commands)
+            .map_err(|m| format!("health_check: {m}")),
+        None => Ok(()),
+    }
+}
+
 /// Checks and normalises a pool, against the site's defaults for the policy it inherits and
 /// the folder its step commands must live in.
 pub fn check_pool(
@@ -123,7 +134,7 @@ pub fn check_pool(
         policy: spec.policy.clone(),
         driver_settings: spec.driver_settings.clone(),
     };
-    if let Err(m) = validate::driver_settings(&spec.driver_settings, &setup.credentials) {
+    if let Err(m) = check_settings(&spec.driver_settings, setup) {
         errors.push(FieldError::new("driver_settings", m));
     }
     for (field, steps) in [
@@ -156,7 +167,7 @@ pub fn check_machine(
     let fqdn = validate::fqdn(&spec.fqdn)
         .map_err(|m| errors.push(FieldError::new("fqdn", m)))
         .unwrap_or_default();
-    if let Err(m) = validate::driver_settings(&spec.driver_settings, &setup.credentials) {
+    if let Err(m) = check_settings(&spec.driver_settings, setup) {
         errors.push(FieldError::new("driver_settings", m));
     }
     let notes = validate::optional_note(&spec.notes)

@@ -299,6 +299,7 @@ impl World {
             templates: Templates::load().expect("templates"),
             digest_hour_utc: 8,
             mail_retention_days: 90,
+            health: server::config::HealthConfig::default(),
         })
     }
 

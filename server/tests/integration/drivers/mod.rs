@@ -7,6 +7,7 @@
 mod actions;
 mod ec2;
 mod escalation;
+mod health;
 mod ipmi;
 mod pdu;
 mod secrets;

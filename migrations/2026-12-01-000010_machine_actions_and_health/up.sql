@@ -21,3 +21,10 @@ CREATE TABLE machine_actions (
 );
 
 CREATE INDEX machine_actions_by_machine ON machine_actions (machine_id, id DESC);
+
+-- Health checks of machines out of loans: the last result, how many good checks in a row, and
+-- when a failed check took the machine out of the pool (so good checks may bring it back).
+ALTER TABLE machines
+    ADD COLUMN health_note TEXT,
+    ADD COLUMN health_ok_streak INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN health_failed_at TIMESTAMPTZ;
