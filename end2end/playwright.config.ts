@@ -37,7 +37,15 @@ fs.writeFileSync(
   }, null, 2),
 );
 
-/** How both servers send mail: over SMTP to the sink below. */
+// Hardware drivers: a third Loaner whose only pool acts through real peers (sshd, ipmi_sim, snmpd,
+// moto), started by the Rust tests' own harness (server/examples/test_peers.rs).
+const peersPort = process.env.E2E_PEERS_PORT ?? '3102';
+export const peersBaseURL = `http://127.0.0.1:${peersPort}`;
+/** Where the peers keep their keys, secrets and state. */
+export const peersDir = path.join(root, 'target/test-peers');
+const peersExample = process.env.TEST_PEERS_BIN ?? path.join(root, 'target/debug/examples/test_peers');
+
+/** How the servers send mail: over SMTP to the sink below. */
 const mailEnv = {
   LOANER_MAIL__TRANSPORT: 'smtp',
   LOANER_MAIL__HOST: '127.0.0.1',
@@ -147,6 +155,34 @@ export default defineConfig({
       LOANER_OIDC__ADMIN_GROUPS: '[loaner-admins]',
       LOANER_OIDC__ALLOWED_EMAIL_DOMAINS: '[example.com]',
       LOANER_OIDC__DISPLAY_NAME: 'Test SSO',
+      ...mailEnv,
+      LOANER_JOBS__POLL_SECS: '1',
+      LOANER_LIMITS__SIGN_INS_PER_MINUTE: '1000',
+    },
+   },
+   {
+    // A third Loaner (own private PostgreSQL, no demo) whose pool's steps use IPMI and ssh
+    // against the real peers: the peers start, the pool is synced from the inventory file the
+    // example writes, then Loaner serves with the peers' secrets and known hosts.
+    command: `${peersExample} && ${binary} inventory sync target/e2e-peers/inventory.toml && exec ${binary} serve`,
+    url: `${peersBaseURL}/readyz`,
+    cwd: root,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
+    env: {
+      LOANER_BIND: `127.0.0.1:${peersPort}`,
+      LOANER_DATA_DIR: path.join(root, 'target/e2e-peers-data'),
+      LOANER_SITE_ROOT: path.join(root, 'target/site'),
+      LOANER_LOG: 'info,tower_http=warn',
+      LOANER_SEED_DEMO: 'false',
+      LOANER_DRIVERS__CREDENTIALS_FILE: path.join(peersDir, 'secrets.toml'),
+      LOANER_DRIVERS__KNOWN_HOSTS: path.join(peersDir, 'known_hosts'),
+      LOANER_DRIVERS__POLL_MS: '200',
+      LOANER_HEALTH__INTERVAL_MINUTES: '0',
+      SMTP_SINK_PYTHON: python,
       ...mailEnv,
       LOANER_JOBS__POLL_SECS: '1',
       LOANER_LIMITS__SIGN_INS_PER_MINUTE: '1000',

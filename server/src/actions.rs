@@ -49,6 +49,13 @@ pub async fn run(
     result
 }
 
+/// What the action printed goes to stdout (for scripts); the progress to stderr.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
 fn who() -> String {
     let user = std::env::var("USER")
         .ok()
@@ -96,10 +103,10 @@ async fn follow(
         Err(other) => return Err(other.into()),
     };
     let Some(limit) = wait else {
-        println!(
+        out(&format!(
             "Queued action #{id}: {} of {host}.",
             action.label().to_lowercase()
-        );
+        ));
         return Ok(Outcome::Done);
     };
     eprintln!(
@@ -115,7 +122,7 @@ async fn follow(
         let row = record.row();
         match row.state {
             ActionState::Succeeded => {
-                println!("{}", row.output);
+                out(&row.output);
                 eprintln!(
                     "Done: {} of {host} through {}.",
                     action.label().to_lowercase(),
@@ -125,7 +132,7 @@ async fn follow(
             }
             ActionState::Failed => {
                 if !row.output.is_empty() {
-                    println!("{}", row.output);
+                    out(&row.output);
                 }
                 eprintln!("loaner: failed: {}", row.error.unwrap_or_default());
                 return Ok(Outcome::Failed);

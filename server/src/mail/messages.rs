@@ -335,7 +335,7 @@ async fn health_failed(
         .into_iter()
         .filter(|(m, _)| m.state == app::types::MachineState::Broken)
         .collect();
-    let Some(fqdn) = found.iter().next().map(|(m, _)| m.fqdn.clone()) else {
+    let Some(fqdn) = <[_]>::first(&found).map(|(m, _): &(_, _)| m.fqdn.clone()) else {
         return Ok(None);
     };
     let broken: Vec<Value> = found

@@ -222,8 +222,8 @@ async fn every_message_renders_from_the_context_its_job_builds() {
             MailKind::HealthFailed => {
                 // The machine the loan used, taken out by a failed health check at `now`.
                 sql.execute(
-                    "UPDATE machines SET state = 'broken', state_reason = 'Health check failed: no session', health_failed_at = $1",
-                    &[&now],
+                    "UPDATE machines SET state = 'broken', state_reason = 'Health check failed: no session', health_failed_at = $1::text::timestamptz",
+                    &[&now.to_rfc3339()],
                 )
                 .await
                 .unwrap();
