@@ -13,8 +13,11 @@ test.use({ baseURL: peersBaseURL });
 test.beforeEach(({ page }) => waitForHydration(page));
 
 const borrowerKey = path.join(peersDir, 'keys', 'borrower');
-const lab = () => JSON.parse(fs.readFileSync(path.join(peersDir, 'ports'), 'utf8').trim().split(/\s+/)
-  .reduce((o: Record<string, number>, v, i) => ({ ...o, [['ssh', 'ipmi', 'snmp', 'ec2'][i]]: Number(v) }), {}));
+/** The peers' ports, as the harness recorded them (ssh, ipmi, snmp, ec2). */
+const lab = () => {
+  const [ssh, ipmi, snmp, ec2] = fs.readFileSync(path.join(peersDir, 'ports'), 'utf8').trim().split(/\s+/).map(Number);
+  return { ssh, ipmi, snmp, ec2 };
+};
 
 /** Whether the borrower's key logs in to the lab machine (the real sshd). */
 function borrowerCanLogIn(): boolean {
@@ -80,6 +83,9 @@ test('an admin runs an action from a machine page and reads what the BMC said', 
   await row.locator('summary').click();
   await expect(row).toContainText('power is');
   await page.getByTestId('action-power_on').click();
+  // The newest action is listed first once it is queued.
+  await expect(page.locator('[data-testid^=machine-action-]')).toHaveCount(2);
+  await expect(page.locator('[data-testid^=machine-action-]').first()).toContainText('Power on');
   await expect(page.locator('[data-testid^=machine-action-]').first().locator('.badge')).toHaveText('Done', { timeout: 30_000 });
   expect(power()).toBe('1');
   await expectAccessible(page, 'machine page with actions');

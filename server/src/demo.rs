@@ -225,7 +225,7 @@ fn pool_drivers(slug: &str) -> serde_json::Value {
         }),
         "debian12-build" => json!({
             "env": env,
-            "ssh": {"credentials": "demo-ssh", "power_credentials": "demo-ssh-power", "image_command": "cat /etc/loaner-image"},
+            "ssh": {"credentials": "demo-ssh", "power_credentials": "demo-ssh-power"},
             "ipmi": {"credentials": "demo-bmc"},
         }),
         "win11-test" => json!({

@@ -112,7 +112,7 @@ pub fn worker_deps(
         templates: Templates::load()?,
         digest_hour_utc: config.mail.digest_hour_utc,
         mail_retention_days: config.mail.retention_days,
-        health: config.health,
+        health: config.health.resolved(config.dev_mode()),
     }))
 }
 
@@ -150,7 +150,7 @@ async fn schedule_recurring(config: &Config, db: &Database, clock: &Clock) -> an
     crate::jobs::schedule_recurring(
         &mut conn,
         config.mail.digest_hour_utc,
-        config.health,
+        config.health.resolved(config.dev_mode()),
         clock.now(),
     )
     .await

@@ -396,10 +396,16 @@ pub async fn overview(
         }
         _ => Vec::new(),
     };
+    let loans = match super::loans::list_for_machine(conn, id).await {
+        Ok(loans) => loans,
+        Err(super::loans::LoanError::Db(err)) => return Err(err),
+        Err(_) => Vec::new(),
+    };
     Ok(MachineActions {
         offered,
         loan_id: holding_loan(conn, id).await?,
         history: history.iter().map(ActionRecord::row).collect(),
+        loans,
     })
 }
 

@@ -355,4 +355,6 @@ pub struct MachineActions {
     /// The loan holding the machine, whose borrower an action would disturb.
     pub loan_id: Option<LoanId>,
     pub history: Vec<ActionRow>,
+    /// Its latest loans, newest first.
+    pub loans: Vec<LoanSummary>,
 }

@@ -157,8 +157,9 @@ impl Default for DriversConfig {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
-    /// Minutes between checks of every available machine; 0 turns them off.
-    pub interval_minutes: u32,
+    /// Minutes between checks of every available machine; 0 turns them off. Defaults to 15,
+    /// and to off in development mode (the demo's machines and BMCs do not exist).
+    pub interval_minutes: Option<u32>,
     /// Good checks in a row that bring back a machine a failed check took out; 0: only an
     /// admin does.
     pub return_after_good_checks: u32,
@@ -167,8 +168,24 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         Self {
-            interval_minutes: 15,
+            interval_minutes: None,
             return_after_good_checks: 0,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// Minutes between sweeps (0: off), the default filled in.
+    pub fn interval(&self, dev_mode: bool) -> u32 {
+        self.interval_minutes
+            .unwrap_or(if dev_mode { 0 } else { 15 })
+    }
+
+    /// These settings with the default filled in for a server in (or out of) development mode.
+    pub fn resolved(self, dev_mode: bool) -> Self {
+        Self {
+            interval_minutes: Some(self.interval(dev_mode)),
+            ..self
         }
     }
 }

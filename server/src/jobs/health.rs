@@ -24,10 +24,11 @@ pub async fn schedule(
     config: HealthConfig,
     now: DateTime<Utc>,
 ) -> Result<bool, JobError> {
-    if config.interval_minutes == 0 {
+    let minutes = config.interval(false);
+    if minutes == 0 {
         return Ok(false);
     }
-    let at = now + Duration::minutes(i64::from(config.interval_minutes));
+    let at = now + Duration::minutes(i64::from(minutes));
     Ok(queue::enqueue_once(conn, &Job::HealthSweep, at, now, KEY).await?)
 }
 

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 
 use crate::api::admin::{get_machine_actions, RunMachineAction};
 use crate::components::badges::ActionBadge;
+use crate::components::loan_table::LoanTable;
 use crate::components::notice::{ErrorNotice, FieldMessage};
 use crate::format::when;
 use crate::types::{Action, ActionRow, ActionState, DriverKind, MachineActions, MachineId};
@@ -114,6 +115,12 @@ fn Panel(
         <FieldMessage error field="reason" />
         <FieldMessage error field="action" />
         <History rows=panel.history />
+        <h3>"Its loans"</h3>
+        {if panel.loans.is_empty() {
+            view! { <p class="muted">"No loans yet."</p> }.into_any()
+        } else {
+            view! { <LoanTable loans=panel.loans show_borrower=true /> }.into_any()
+        }}
     }
 }
 

@@ -10,8 +10,8 @@ use crate::server::models::{Loan, LoanEvent, Pool, User};
 use crate::server::schema::{admin_tasks, loan_events, loans, machines, pools, users};
 use crate::server::{policies, waiting};
 use crate::types::{
-    ConnectionInfo, ExtensionOffer, LoanDetail, LoanId, LoanState, LoanSummary, Policy, TaskState,
-    UserId,
+    ConnectionInfo, ExtensionOffer, LoanDetail, LoanId, LoanState, LoanSummary, MachineId, Policy,
+    TaskState, UserId,
 };
 
 /// A loan with everything messages and links say about it.
@@ -90,6 +90,7 @@ async fn summaries(
     conn: &mut AsyncPgConnection,
     user_id: Option<UserId>,
     loan_id: Option<LoanId>,
+    machine_id: Option<MachineId>,
 ) -> Result<Vec<(LoanSummary, Loan)>, LoanError> {
     let mut query = loans::table
         .inner_join(pools::table)
@@ -110,6 +111,9 @@ async fn summaries(
     }
     if let Some(loan_id) = loan_id {
         query = query.filter(loans::id.eq(loan_id));
+    }
+    if let Some(machine_id) = machine_id {
+        query = query.filter(loans::machine_id.eq(machine_id)).limit(20);
     }
     let rows: Vec<SummaryRow> = query.load(conn).await?;
     Ok(rows
@@ -134,7 +138,19 @@ pub(super) async fn list_for_user_id(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
 ) -> Result<Vec<LoanSummary>, LoanError> {
-    Ok(summaries(conn, Some(user_id), None)
+    Ok(summaries(conn, Some(user_id), None, None)
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// The latest 20 loans of a machine, newest first (its page).
+pub async fn list_for_machine(
+    conn: &mut AsyncPgConnection,
+    machine: MachineId,
+) -> Result<Vec<LoanSummary>, LoanError> {
+    Ok(summaries(conn, None, None, Some(machine))
         .await?
         .into_iter()
         .map(|(s, _)| s)
@@ -143,7 +159,7 @@ pub(super) async fn list_for_user_id(
 
 /// Every loan, newest first (admins).
 pub async fn list_all(conn: &mut AsyncPgConnection) -> Result<Vec<LoanSummary>, LoanError> {
-    Ok(summaries(conn, None, None)
+    Ok(summaries(conn, None, None, None)
         .await?
         .into_iter()
         .map(|(s, _)| s)
@@ -156,7 +172,7 @@ pub async fn detail(
     viewer: &User,
     loan_id: LoanId,
 ) -> Result<LoanDetail, LoanError> {
-    let (summary, loan) = summaries(conn, None, Some(loan_id))
+    let (summary, loan) = summaries(conn, None, Some(loan_id), None)
         .await?
         .pop()
         .ok_or(LoanError::NotFound(loan_id))?;

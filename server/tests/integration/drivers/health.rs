@@ -16,7 +16,7 @@ fn health_worker(w: &World, lab: &Lab, return_after: u32) -> server::jobs::Worke
     );
     let deps = server::jobs::WorkerDeps {
         health: HealthConfig {
-            interval_minutes: 15,
+            interval_minutes: Some(15),
             return_after_good_checks: return_after,
         },
         ..std::sync::Arc::into_inner(deps).unwrap()
