@@ -154,7 +154,7 @@ impl Default for DriversConfig {
 }
 
 /// `[health]`: health checks of machines out of loans.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
     /// Minutes between checks of every available machine; 0 turns them off. Defaults to 15,
@@ -163,15 +163,6 @@ pub struct HealthConfig {
     /// Good checks in a row that bring back a machine a failed check took out; 0: only an
     /// admin does.
     pub return_after_good_checks: u32,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        Self {
-            interval_minutes: None,
-            return_after_good_checks: 0,
-        }
-    }
 }
 
 impl HealthConfig {
