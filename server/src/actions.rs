@@ -57,15 +57,12 @@ fn out(text: &str) {
 }
 
 fn who() -> String {
-    let user = std::env::var("USER")
+    // From the process's user id, not $USER, which the caller sets as they like.
+    let uid = nix::unistd::getuid();
+    let user = nix::unistd::User::from_uid(uid)
         .ok()
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .unwrap_or_else(|| "unknown".into());
+        .flatten()
+        .map_or_else(|| format!("uid {uid}"), |u| u.name);
     let host = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())

@@ -257,6 +257,36 @@ pub async fn request(
     .await
 }
 
+/// Why an action asked for earlier must not run now: the machine was lent (or is being set up or
+/// cleaned) since, and its borrower was never told. `None`: it may run.
+pub async fn stale_reason(
+    conn: &mut AsyncPgConnection,
+    record: &ActionRecord,
+    machine_state: MachineState,
+) -> Result<Option<String>, DbError> {
+    let action = Action::parse(&record.action).unwrap_or(Action::Status);
+    if action == Action::Status {
+        return Ok(None);
+    }
+    let now_held = holding_loan(conn, record.machine_id).await?;
+    if now_held != record.loan_id {
+        return Ok(Some(format!(
+            "the machine was {} since this action was asked for; ask again (its borrower must be told why)",
+            match now_held {
+                Some(loan) => format!("lent to loan #{loan}"),
+                None => "returned".into(),
+            }
+        )));
+    }
+    if now_held.is_none() && machine_state.is_busy() {
+        return Ok(Some(format!(
+            "the machine is {} now; ask again when it is done",
+            machine_state.label().to_lowercase()
+        )));
+    }
+    Ok(None)
+}
+
 /// The action record a job runs.
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = machine_actions, check_for_backend(diesel::pg::Pg))]

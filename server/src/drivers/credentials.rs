@@ -49,11 +49,13 @@ impl Credentials {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the secrets file {}", path.display()))?;
             by_name = toml::from_str(&text).map_err(|e| {
-                // The message names the place, never the value found there.
+                // The place only: toml's own message may quote the value found there.
+                let line = e
+                    .span()
+                    .map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
                 anyhow::anyhow!(
-                    "the secrets file {} is not valid: {}",
+                    "the secrets file {} is not valid at line {line}: each credential is a [name] table of username, password, community, private_key, private_key_file, access_key_id or secret_access_key (text)",
                     path.display(),
-                    e.message()
                 )
             })?;
         }
@@ -163,7 +165,15 @@ mod tests {
 
         std::fs::write(&path, "[bmc-lab1]\npasword = \"hunter2-bmc\"\n").unwrap();
         let err = Credentials::load(Some(&path)).unwrap_err().to_string();
-        assert!(err.contains("pasword") && !err.contains("hunter2"), "{err}");
+        assert!(err.contains("line 2") && !err.contains("hunter2"), "{err}");
+        // A value where a table belongs: toml would quote it.
+        std::fs::write(
+            &path,
+            "password = \"hunter2-bmc\"\n[pdu]\ncommunity = 1234\n",
+        )
+        .unwrap();
+        let err = Credentials::load(Some(&path)).unwrap_err().to_string();
+        assert!(!err.contains("hunter2") && !err.contains("1234"), "{err}");
     }
 
     #[test]

@@ -132,7 +132,15 @@ impl<'a> Call<'a> {
     }
 }
 
+/// The end of `text`, without control characters other than line breaks and tabs: what a
+/// machine or BMC prints is untrusted (a NUL would not store, an escape sequence would reach the
+/// terminal of `loaner action --wait`).
 fn tail(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect();
+    let text = text.as_str();
     if text.len() <= MAX_OUTPUT {
         return text.to_owned();
     }
@@ -208,5 +216,16 @@ where
             return (None, last_problem, started.elapsed().as_secs());
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_loses_control_characters_that_could_reach_a_terminal_or_the_database() {
+        let evil = "power is on\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{0}\r\nnext\tline";
+        assert_eq!(tail(evil), "power is on]52;c;cm0gLXJmIH4=\nnext\tline");
     }
 }

@@ -26,6 +26,17 @@ pub async fn run(ctx: &JobContext, id: ActionId) -> Result<(), JobError> {
         .first(&mut conn)
         .await
         .map_err(|e| JobError::permanent(format!("machine #{}: {e}", record.machine_id)))?;
+    if let Some(why) = machine_actions::stale_reason(&mut conn, &record, machine.state).await? {
+        let now = deps.clock.now();
+        return conn
+            .transaction(async |c| {
+                ctx.take(c).await?;
+                machine_actions::finish(c, &record, Err((format!("Not run: {why}."), None)), now)
+                    .await?;
+                Ok(())
+            })
+            .await;
+    }
     let pool: Pool = pools::table.find(machine.pool_id).first(&mut conn).await?;
     let loan: Option<Loan> = match record.loan_id {
         Some(loan_id) => loans::table

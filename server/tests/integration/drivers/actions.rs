@@ -237,3 +237,54 @@ async fn loaner_action_runs_the_same_job_prints_the_output_and_exits_by_outcome(
         .get(0);
     assert_eq!(audited, 2);
 }
+
+#[tokio::test]
+async fn an_action_asked_for_before_the_machine_was_lent_never_runs_on_the_borrower() {
+    let lab = Lab::shared().await;
+    lab.reset(true);
+    let w = World::new().await;
+    let machine = rig(
+        &w,
+        "raced",
+        vec![],
+        vec![],
+        serde_json::json!({}),
+        lab.settings(18),
+    )
+    .await;
+    let worker = lab_worker(&w, &lab);
+    let rex = w.admin("Rex").await;
+    let dana = w.developer("Dana").await;
+    let mut conn = w.conn().await;
+    // Available: no reason needed, nobody to tell.
+    let id = machine_actions::request(
+        &mut conn,
+        Requester::Admin(&rex),
+        machine,
+        Action::PowerOff,
+        "",
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    // A loan takes the machine before a worker gets to the action.
+    let loan = w.borrow(&dana, "raced").await;
+    w.drain_with(&worker).await;
+
+    let row = machine_actions::find(&mut conn, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .row();
+    assert_eq!(row.state, ActionState::Failed);
+    let error = row.error.unwrap_or_default();
+    assert!(error.contains(&format!("lent to loan #{loan}")), "{error}");
+    assert!(
+        !lab.log("ipmi", "calls").iter().any(|c| c == "set power 0"),
+        "the machine was not powered off"
+    );
+    let detail = app::server::loans::detail(&mut conn, &dana, loan)
+        .await
+        .unwrap();
+    assert_eq!(detail.summary.state, LoanState::Ready);
+}
