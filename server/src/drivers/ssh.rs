@@ -249,6 +249,14 @@ impl SshDriver {
         }
     }
 
+    /// `script` as the machine should run it: as the pool's login user when Loaner signs in as
+    /// root for someone else's keys, so that nothing the borrower placed in their own folder (a
+    /// symbolic link to `/root/.ssh/authorized_keys`, a file swapped in mid-edit) is written with
+    /// root's rights. The login user's name was checked when the pool was saved.
+    fn as_login_user(login: &Login<'_>, target: &Target<'_>, script: &str) -> String {
+        run_as(&login.user, &target.pool.login_user, script)
+    }
+
     /// The borrower's `authorized_keys` on the machine, as the remote shell should see it.
     fn keys_file(login: &Login<'_>, target: &Target<'_>) -> String {
         login
@@ -269,6 +277,7 @@ impl SshDriver {
              if grep -qxF -- \"$line\" \"$f\"; then echo \"the key was already there\"; else printf '%s\\n' \"$line\" >> \"$f\"; echo \"key added\"; fi; \
              grep -qxF -- \"$line\" \"$f\"; echo \"$(grep -c '' \"$f\") keys in $f\""
         );
+        let script = Self::as_login_user(&login, target, &script);
         let out = self.ssh(&login, &script, Some(format!("{line}\n"))).await?;
         Ok(ActionOutput::text(format!(
             "ssh {}: borrower's key for loan {} installed.\n{out}",
@@ -288,6 +297,7 @@ impl SshDriver {
              if grep -qxF -- \"$line\" \"$f\"; then echo \"the key is still there\" >&2; exit 1; fi; \
              echo \"removed $n line(s); $(grep -c '' \"$f\" || true) other keys kept\""
         );
+        let script = Self::as_login_user(&login, target, &script);
         let out = self.ssh(&login, &script, Some(format!("{line}\n"))).await?;
         Ok(ActionOutput::text(format!(
             "ssh {}: borrower's key removed.\n{out}",
@@ -350,6 +360,18 @@ impl SshDriver {
     }
 }
 
+/// `script` run by `owner` when `user` (who signs in) is root and someone else.
+fn run_as(user: &str, owner: &str, script: &str) -> String {
+    if user == "root" && owner != "root" {
+        format!(
+            "runuser -u {owner} -- sh -c '{}'",
+            script.replace('\'', "'\\''")
+        )
+    } else {
+        script.to_owned()
+    }
+}
+
 #[async_trait::async_trait]
 impl Driver for SshDriver {
     fn kind(&self) -> DriverKind {
@@ -379,6 +401,40 @@ impl Driver for SshDriver {
                 "the ssh driver cannot {}",
                 action.label().to_lowercase()
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_as;
+
+    #[test]
+    fn root_edits_someone_elses_keys_only_with_their_rights() {
+        let script = "printf '%s %s\\n' \"$(id -un)\" 'quoted'";
+        assert_eq!(run_as("loaner", "dev", script), script);
+        assert_eq!(run_as("root", "root", script), script);
+        let wrapped = run_as("root", "nobody", script);
+        assert!(
+            wrapped.starts_with("runuser -u nobody -- sh -c '"),
+            "{wrapped}"
+        );
+        // Run as the remote shell would (root can switch to nobody): the script keeps its
+        // quotes and runs as the owner.
+        if nix::unistd::getuid().is_root() {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &wrapped])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "nobody quoted\n");
+        } else {
+            let out = std::process::Command::new("sh")
+                .args([
+                    "-c",
+                    &format!("echo {}", wrapped.replace("runuser -u nobody --", "")),
+                ])
+                .output();
+            assert!(out.is_ok());
         }
     }
 }

@@ -72,7 +72,8 @@ fn peers_dir() -> PathBuf {
     workspace_root().join("server/tests/peers")
 }
 
-fn current_user() -> String {
+/// The user the tests' sshd lets in: whoever runs the tests.
+pub fn current_user() -> String {
     nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
         .flatten()

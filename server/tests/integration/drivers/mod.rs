@@ -52,7 +52,11 @@ pub async fn rig(
     let pool_id = w.add_pool(spec).await;
     let mut conn = w.conn().await;
     diesel::update(pools::table.find(pool_id))
-        .set(pools::driver_settings.eq(pool_settings))
+        .set((
+            pools::driver_settings.eq(pool_settings),
+            // Borrowers log in to the lab's sshd as the one user it lets in.
+            pools::login_user.eq(crate::common::peers::current_user()),
+        ))
         .execute(&mut conn)
         .await
         .unwrap();
