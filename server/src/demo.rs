@@ -253,30 +253,34 @@ fn machine_drivers(slug: &str, host: &str, n: usize) -> serde_json::Value {
 }
 
 /// The secrets file of the zero-configuration mode (`{data_dir}/demo-secrets.toml`, mode 600):
-/// placeholder values for the demo's credentials, written once.
+/// placeholder values for the demo's credentials.
 pub fn demo_secrets(data_dir: &Path) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join("demo-secrets.toml");
-    if path.exists() {
-        return Ok(path);
-    }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let text = "# Placeholder credentials of Loaner's demo inventory. A real site's secrets file looks\n\
                 # the same (see docs/drivers.md); keep it readable by Loaner's user only.\n\
-                [demo-bmc]\nusername = \"admin\"\npassword = \"demo-placeholder\"\n\n\
-                [demo-pdu]\ncommunity = \"demo-placeholder\"\n\n\
-                [demo-cloud]\naccess_key_id = \"AKIDDEMO\"\nsecret_access_key = \"demo-placeholder\"\n\n\
-                [demo-ssh]\nprivate_key = \"demo-placeholder\"\n\n\
-                [demo-ssh-power]\nprivate_key = \"demo-placeholder\"\n";
+                [demo-bmc]\nusername = \"admin\"\npassword = \"demo-placeholder\"\nhosts = [\"*.lab.loaner.test\"]\n\n\
+                [demo-pdu]\ncommunity = \"demo-placeholder\"\nhosts = [\"*.lab.loaner.test\"]\n\n\
+                [demo-cloud]\naccess_key_id = \"AKIDDEMO\"\nsecret_access_key = \"demo-placeholder\"\nhosts = [\"ec2.eu-west-1.amazonaws.com\"]\n\n\
+                [demo-ssh]\nprivate_key = \"demo-placeholder\"\nhosts = [\"*.pool.loaner.test\"]\n\n\
+                [demo-ssh-power]\nprivate_key = \"demo-placeholder\"\nhosts = [\"*.pool.loaner.test\"]\n";
+    // Loaner's own placeholders: written again when this version's differ (never a site's file).
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(path);
+    }
+    // Written aside and renamed into place: servers starting at once never see half a file.
+    let aside = data_dir.join(format!(".demo-secrets-{}.toml", rand::random::<u64>()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .open(&aside)
+        .with_context(|| format!("cannot write {}", aside.display()))?;
     file.write_all(text.as_bytes())?;
+    std::fs::rename(&aside, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

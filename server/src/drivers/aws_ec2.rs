@@ -24,25 +24,34 @@ impl AwsEc2Driver {
     }
 
     fn client<'a>(&'a self, settings: &AwsEc2Settings) -> Result<Ec2<'a>, DriverError> {
-        let credential = self
-            .hw
-            .credential("aws_ec2.credentials", settings.credentials.as_deref())?;
+        let region = settings
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".into());
+        let endpoint = settings
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com/"));
+        let host = reqwest::Url::parse(&endpoint)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .ok_or_else(|| {
+                DriverError::Config(format!("aws_ec2.endpoint {endpoint} has no host"))
+            })?;
+        let credential = self.hw.credential(
+            "aws_ec2.credentials",
+            settings.credentials.as_deref(),
+            &host,
+        )?;
         let (Some(key), Some(secret)) = (&credential.access_key_id, &credential.secret_access_key)
         else {
             return Err(DriverError::Config(
                 "the aws_ec2 credential needs access_key_id and secret_access_key".into(),
             ));
         };
-        let region = settings
-            .region
-            .clone()
-            .unwrap_or_else(|| "us-east-1".into());
         Ok(Ec2 {
             http: &self.hw.http,
-            endpoint: settings
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com/")),
+            endpoint,
             region,
             access_key_id: key.clone(),
             secret_access_key: secret.0.clone(),

@@ -32,6 +32,29 @@ pub struct Credential {
     pub private_key_file: Option<PathBuf>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
+    /// The hosts (BMC, PDU, machine, cloud endpoint) this credential may be sent to: names or
+    /// addresses, `*.lab.example.com` for a domain's hosts, `*` for any. Required: an admin who
+    /// points a machine's settings at a host of their own must not receive the secret.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+impl Credential {
+    /// Whether this credential may be sent to `host`.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        self.hosts.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            match pattern.strip_prefix("*.") {
+                _ if pattern == "*" => true,
+                Some(domain) => host.ends_with(&format!(".{domain}")),
+                None => host == pattern,
+            }
+        })
+    }
 }
 
 /// Every credential the server knows, by name.
@@ -62,6 +85,12 @@ impl Credentials {
         Self::add_env(&mut by_name, std::env::vars())?;
         for (name, credential) in &by_name {
             validate::credential_name(name).map_err(anyhow::Error::msg)?;
+            if credential.hosts.is_empty() {
+                bail!(
+                    "the credential {name} lists no hosts it may be sent to: add hosts = [\"bmc-*.lab.example.com\", …] (or LOANER_SECRET__{}__HOSTS)",
+                    name.to_ascii_uppercase().replace('-', "_")
+                );
+            }
             if let Some(key_file) = &credential.private_key_file {
                 private_file(key_file, &format!("{name}.private_key_file"))?;
             }
@@ -91,6 +120,13 @@ impl Credentials {
                 "private_key_file" => credential.private_key_file = Some(value.clone().into()),
                 "access_key_id" => credential.access_key_id = Some(value.clone()),
                 "secret_access_key" => credential.secret_access_key = secret(),
+                "hosts" => {
+                    credential.hosts = value
+                        .split(',')
+                        .map(|h| h.trim().to_owned())
+                        .filter(|h| !h.is_empty())
+                        .collect();
+                }
                 other => bail!(
                     "{key}: a credential has no field \"{other}\" (username, password, community, private_key, private_key_file, access_key_id, secret_access_key)"
                 ),
@@ -103,12 +139,20 @@ impl Credentials {
         self.by_name.keys().cloned().collect()
     }
 
-    /// The credential `name`, for the setting `field` that names it.
-    pub fn get(&self, field: &str, name: Option<&str>) -> Result<&Credential, String> {
+    /// The credential `name`, for the setting `field` that names it, to be sent to `host`.
+    pub fn get(&self, field: &str, name: Option<&str>, host: &str) -> Result<&Credential, String> {
         let name = name.ok_or_else(|| format!("{field} is not set"))?;
-        self.by_name.get(name).ok_or_else(|| {
+        let credential = self.by_name.get(name).ok_or_else(|| {
             format!("{field} names \"{name}\", which is not among the server's credentials")
-        })
+        })?;
+        if credential.allows(host) {
+            Ok(credential)
+        } else {
+            Err(format!(
+                "{field}: the credential \"{name}\" may not be sent to {host} (its hosts in the secrets file: {}); nothing was sent",
+                credential.hosts.join(", ")
+            ))
+        }
     }
 
     #[cfg(test)]
@@ -146,7 +190,7 @@ mod tests {
         let path = dir.path().join("secrets.toml");
         std::fs::write(
             &path,
-            "[bmc-lab1]\nusername = \"admin\"\npassword = \"hunter2-bmc\"\n",
+            "[bmc-lab1]\nusername = \"admin\"\npassword = \"hunter2-bmc\"\nhosts = [\"*.lab.example.com\"]\n",
         )
         .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -155,12 +199,37 @@ mod tests {
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let loaded = Credentials::load(Some(&path)).unwrap();
+        let no_hosts = dir.path().join("no-hosts.toml");
+        std::fs::write(&no_hosts, "[pdu-a]\ncommunity = \"x\"\n").unwrap();
+        std::fs::set_permissions(&no_hosts, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = Credentials::load(Some(&no_hosts)).unwrap_err().to_string();
+        assert!(err.contains("lists no hosts"), "{err}");
         assert_eq!(
             loaded.names(),
             ["bmc-lab1".to_owned()].into_iter().collect()
         );
-        let bmc = loaded.get("ipmi.credentials", Some("bmc-lab1")).unwrap();
+        let bmc = loaded
+            .get(
+                "ipmi.credentials",
+                Some("bmc-lab1"),
+                "bmc-07.lab.example.com",
+            )
+            .unwrap();
         assert_eq!(bmc.password.as_ref().unwrap().0, "hunter2-bmc");
+        // An admin pointing the setting at a host of their own gets nothing sent there.
+        for elsewhere in [
+            "evil.example.net",
+            "lab.example.com.evil.net",
+            "xlab.example.com",
+        ] {
+            let err = loaded
+                .get("ipmi.credentials", Some("bmc-lab1"), elsewhere)
+                .unwrap_err();
+            assert!(
+                err.contains("may not be sent to") && !err.contains("hunter2"),
+                "{err}"
+            );
+        }
         assert!(!format!("{loaded:?}").contains("hunter2"));
 
         std::fs::write(&path, "[bmc-lab1]\npasword = \"hunter2-bmc\"\n").unwrap();
@@ -180,6 +249,10 @@ mod tests {
     fn credentials_come_from_the_environment_too() {
         let creds = Credentials::from_env(&[
             ("LOANER_SECRET__PDU_RACK4__COMMUNITY", "private-pdu"),
+            (
+                "LOANER_SECRET__PDU_RACK4__HOSTS",
+                "pdu-r4.example.com, 10.0.0.4",
+            ),
             ("LOANER_SECRET__AWS_LAB__ACCESS_KEY_ID", "AKIA1"),
             ("LOANER_SECRET__AWS_LAB__SECRET_ACCESS_KEY", "s3cret"),
             ("LOANER_OTHER", "x"),
@@ -188,9 +261,15 @@ mod tests {
         let names: Vec<String> = creds.names().into_iter().collect();
         assert_eq!(names, ["aws-lab", "pdu-rack4"]);
         let err = creds
-            .get("snmp_pdu.credentials", Some("pdu-rack5"))
+            .get("snmp_pdu.credentials", Some("pdu-rack5"), "10.0.0.4")
             .unwrap_err();
         assert!(err.contains("snmp_pdu.credentials") && err.contains("pdu-rack5"));
+        assert!(creds
+            .get("snmp_pdu.credentials", Some("pdu-rack4"), "10.0.0.4")
+            .is_ok());
+        assert!(creds
+            .get("snmp_pdu.credentials", Some("pdu-rack4"), "10.0.0.5")
+            .is_err());
         let err = Credentials::from_env(&[("LOANER_SECRET__X__PIN", "1")]).unwrap_err();
         assert!(err.to_string().contains("no field \"pin\""));
     }

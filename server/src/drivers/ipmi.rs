@@ -56,9 +56,9 @@ impl IpmiDriver {
         let host = settings.host.clone().ok_or_else(|| {
             DriverError::Config(format!("{}: ipmi.host is not set", target.machine.fqdn))
         })?;
-        let credential = self
-            .hw
-            .credential("ipmi.credentials", settings.credentials.as_deref())?;
+        let credential =
+            self.hw
+                .credential("ipmi.credentials", settings.credentials.as_deref(), &host)?;
         let (Some(username), Some(password)) = (&credential.username, &credential.password) else {
             return Err(DriverError::Config(
                 "the ipmi credential needs a username and a password".into(),

@@ -82,9 +82,14 @@ pub struct Hardware {
 
 impl Hardware {
     /// The credential named by `field` (its value `name`), or why the action cannot run.
-    pub fn credential(&self, field: &str, name: Option<&str>) -> Result<&Credential, DriverError> {
+    pub fn credential(
+        &self,
+        field: &str,
+        name: Option<&str>,
+        host: &str,
+    ) -> Result<&Credential, DriverError> {
         self.credentials
-            .get(field, name)
+            .get(field, name, host)
             .map_err(DriverError::Config)
     }
 }

@@ -48,9 +48,11 @@ impl SnmpPduDriver {
         let outlet = settings
             .outlet
             .ok_or_else(|| DriverError::Config(format!("{fqdn}: snmp_pdu.outlet is not set")))?;
-        let credential = self
-            .hw
-            .credential("snmp_pdu.credentials", settings.credentials.as_deref())?;
+        let credential = self.hw.credential(
+            "snmp_pdu.credentials",
+            settings.credentials.as_deref(),
+            &host,
+        )?;
         let community = credential.community.as_ref().ok_or_else(|| {
             DriverError::Config("the snmp_pdu credential needs a community".into())
         })?;

@@ -53,12 +53,13 @@ impl SshDriver {
         } else {
             ("ssh.credentials", settings.credentials.as_deref())
         };
-        let key = self.hw.credential(field, name)?;
+        let host = settings
+            .host
+            .clone()
+            .unwrap_or_else(|| target.machine.fqdn.clone());
+        let key = self.hw.credential(field, name, &host)?;
         Ok(Login {
-            host: settings
-                .host
-                .clone()
-                .unwrap_or_else(|| target.machine.fqdn.clone()),
+            host,
             port: settings.port.unwrap_or(22),
             user: key
                 .username

@@ -26,6 +26,9 @@ pub const PDU_COMMUNITY: &str = "pdu-Secret-c4e812";
 pub const CLOUD_SECRET: &str = "cloud-Secret-09b7d2e5";
 pub const CLOUD_KEY_ID: &str = "AKIDLOANERTEST";
 
+/// Where the test credentials may be sent (`localhost` only for the host-key test).
+pub const LAB_HOSTS: &str = r#"["127.0.0.1", "localhost"]"#;
+
 /// The names the test secrets file holds.
 pub const CREDENTIALS: [&str; 5] = [
     "lab-ssh",
@@ -89,6 +92,8 @@ impl Lab {
         lock.lock().unwrap();
         if let Some(lab) = Lab::recorded(&dir) {
             if lab.alive() {
+                // The secrets as this version of the tests writes them (the keys stay).
+                lab.write_secrets();
                 return lab;
             }
         }
@@ -191,11 +196,19 @@ impl Lab {
             format!("[127.0.0.1]:{} {kind} {key}\n", self.ssh_port),
         )
         .unwrap();
+        self.write_secrets();
+        self.reset_authorized_keys();
+    }
+
+    /// The test secrets file (mode 600), naming the lab's keys.
+    fn write_secrets(&self) {
+        let keys = self.dir.join("keys");
         let secrets = format!(
-            "[lab-ssh]\nprivate_key_file = \"{}\"\n\n[lab-ssh-power]\nprivate_key_file = \"{}\"\n\n\
-             [lab-bmc]\nusername = \"admin\"\npassword = \"{BMC_PASSWORD}\"\n\n\
-             [lab-pdu]\ncommunity = \"{PDU_COMMUNITY}\"\n\n\
-             [lab-cloud]\naccess_key_id = \"{CLOUD_KEY_ID}\"\nsecret_access_key = \"{CLOUD_SECRET}\"\n",
+            "[lab-ssh]\nprivate_key_file = \"{}\"\nhosts = {LAB_HOSTS}\n\n\
+             [lab-ssh-power]\nprivate_key_file = \"{}\"\nhosts = {LAB_HOSTS}\n\n\
+             [lab-bmc]\nusername = \"admin\"\npassword = \"{BMC_PASSWORD}\"\nhosts = {LAB_HOSTS}\n\n\
+             [lab-pdu]\ncommunity = \"{PDU_COMMUNITY}\"\nhosts = {LAB_HOSTS}\n\n\
+             [lab-cloud]\naccess_key_id = \"{CLOUD_KEY_ID}\"\nsecret_access_key = \"{CLOUD_SECRET}\"\nhosts = {LAB_HOSTS}\n",
             keys.join("manage").display(),
             keys.join("power").display()
         );
@@ -203,7 +216,6 @@ impl Lab {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(self.secrets_file(), std::fs::Permissions::from_mode(0o600))
             .unwrap();
-        self.reset_authorized_keys();
     }
 
     pub fn known_hosts(&self) -> PathBuf {

@@ -132,7 +132,7 @@ async fn a_wrong_password_or_a_dead_bmc_is_explained_and_the_password_never_show
     let secrets = dir.path().join("secrets.toml");
     std::fs::write(
         &secrets,
-        "[lab-bmc]\nusername = \"admin\"\npassword = \"not-the-password\"\n",
+        "[lab-bmc]\nusername = \"admin\"\npassword = \"not-the-password\"\nhosts = [\"127.0.0.1\"]\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -97,7 +97,11 @@ async fn a_wrong_community_or_an_absent_agent_is_explained_without_the_community
 
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets.toml");
-    std::fs::write(&secrets, "[lab-pdu]\ncommunity = \"public\"\n").unwrap();
+    std::fs::write(
+        &secrets,
+        "[lab-pdu]\ncommunity = \"public\"\nhosts = [\"127.0.0.1\"]\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
     let wrong = server::drivers::Hardware {
@@ -133,4 +137,36 @@ async fn a_wrong_community_or_an_absent_agent_is_explained_without_the_community
         lab.log("pdu", "8.log").is_empty(),
         "the outlet was not switched"
     );
+}
+
+#[tokio::test]
+async fn a_credential_is_never_sent_to_a_host_its_secrets_entry_does_not_list() {
+    let lab = Lab::shared().await;
+    let w = World::new().await;
+    // An admin points the PDU setting at an address of their own, to catch the community.
+    let mut elsewhere = lab.settings(19);
+    elsewhere["snmp_pdu"]["host"] = "127.0.0.2".into();
+    elsewhere["ipmi"]["host"] = "127.0.0.2".into();
+    let machine = rig(
+        &w,
+        "pdu-elsewhere",
+        vec![],
+        vec![],
+        serde_json::json!({}),
+        elsewhere,
+    )
+    .await;
+    let drivers = lab.drivers(w.commands());
+    for driver in [DriverKind::SnmpPdu, DriverKind::Ipmi] {
+        let err = act(&w, &drivers, machine, &hw("Status", Action::Status, driver))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("may not be sent to 127.0.0.2") && text.contains("nothing was sent"),
+            "{text}"
+        );
+        assert!(err.is_permanent());
+        assert!(!format!("{err:?}").contains(PDU_COMMUNITY));
+    }
 }
