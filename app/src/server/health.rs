@@ -40,16 +40,6 @@ pub fn checkable(machine: &Machine, pool: &Pool) -> bool {
         .is_ok_and(|d| super::machine_actions::way(crate::types::Action::Status, &d).is_ok())
 }
 
-async fn lock(conn: &mut AsyncPgConnection, id: MachineId) -> Result<Option<Machine>, DbError> {
-    Ok(machines::table
-        .find(id)
-        .for_update()
-        .select(Machine::as_select())
-        .first(conn)
-        .await
-        .optional()?)
-}
-
 /// Records a good check; returns true when it brought a machine back into the pool.
 pub async fn record_good(
     conn: &mut AsyncPgConnection,
@@ -58,7 +48,7 @@ pub async fn record_good(
     return_after: u32,
     now: DateTime<Utc>,
 ) -> Result<bool, LoanError> {
-    let Some(machine) = lock(conn, id).await? else {
+    let Some(machine) = super::machines::lock(conn, id).await? else {
         return Ok(false);
     };
     let streak = machine.health_ok_streak.saturating_add(1);
@@ -97,7 +87,7 @@ pub async fn record_bad(
     problem: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    let Some(machine) = lock(conn, id).await? else {
+    let Some(machine) = super::machines::lock(conn, id).await? else {
         return Ok(false);
     };
     diesel::update(machines::table.find(id))

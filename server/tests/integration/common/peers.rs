@@ -296,6 +296,33 @@ impl Lab {
         })
     }
 
+    /// Every driver with the secrets file `secrets` instead of the lab's (a wrong password, a
+    /// wrong community), the command driver running `commands`' scripts.
+    pub fn drivers_with_secrets(
+        &self,
+        commands: app::server::commands::CommandsDir,
+        secrets: &str,
+    ) -> Drivers {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self
+            .dir
+            .join(format!("secrets-{:08x}.toml", rand::random::<u32>()));
+        std::fs::write(&path, secrets).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let hardware = Hardware {
+            credentials: Credentials::load(Some(&path)).expect("other secrets"),
+            ..Arc::into_inner(self.hardware()).unwrap()
+        };
+        let _ = std::fs::remove_file(&path);
+        Drivers::standard(
+            CommandDriver {
+                commands,
+                default_timeout: Duration::from_secs(5),
+            },
+            Arc::new(hardware),
+        )
+    }
+
     /// Every driver, the command driver running `commands`' scripts.
     pub fn drivers(&self, commands: app::server::commands::CommandsDir) -> Drivers {
         Drivers::standard(

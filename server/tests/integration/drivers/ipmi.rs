@@ -128,26 +128,7 @@ async fn a_wrong_password_or_a_dead_bmc_is_explained_and_the_password_never_show
     assert!(!text.contains(BMC_PASSWORD));
 
     // The same BMC with a password it does not know.
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.toml");
-    std::fs::write(
-        &secrets,
-        "[lab-bmc]\nusername = \"admin\"\npassword = \"not-the-password\"\nhosts = [\"127.0.0.1\"]\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let wrong = server::drivers::Hardware {
-        credentials: server::drivers::Credentials::load(Some(&secrets)).unwrap(),
-        ..std::sync::Arc::into_inner(lab.hardware()).unwrap()
-    };
-    let drivers = Drivers::standard(
-        server::drivers::CommandDriver {
-            commands: w.commands(),
-            default_timeout: std::time::Duration::from_secs(5),
-        },
-        std::sync::Arc::new(wrong),
-    );
+    let drivers = lab.drivers_with_secrets(w.commands(), "[lab-bmc]\nusername = \"admin\"\npassword = \"not-the-password\"\nhosts = [\"127.0.0.1\"]\n");
     let good = rig(
         &w,
         "good-bmc",

@@ -95,25 +95,9 @@ async fn a_wrong_community_or_an_absent_agent_is_explained_without_the_community
     assert!(err.to_string().contains("no answer from the PDU"), "{err}");
     assert!(!format!("{err:?}").contains(PDU_COMMUNITY));
 
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.toml");
-    std::fs::write(
-        &secrets,
+    let drivers = lab.drivers_with_secrets(
+        w.commands(),
         "[lab-pdu]\ncommunity = \"public\"\nhosts = [\"127.0.0.1\"]\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let wrong = server::drivers::Hardware {
-        credentials: server::drivers::Credentials::load(Some(&secrets)).unwrap(),
-        ..std::sync::Arc::into_inner(lab.hardware()).unwrap()
-    };
-    let drivers = Drivers::standard(
-        server::drivers::CommandDriver {
-            commands: w.commands(),
-            default_timeout: std::time::Duration::from_secs(5),
-        },
-        std::sync::Arc::new(wrong),
     );
     let real = rig(
         &w,
