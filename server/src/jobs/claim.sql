@@ -2,11 +2,12 @@
 -- until $4. Rows another worker is claiming at this moment are skipped, not waited for; a row
 -- whose lease ran out is due again. Only kinds this worker knows ($6) are claimed: a job added
 -- by a newer version waits for a worker that can run it.
-UPDATE jobs
-SET attempts = attempts + 1,
-    locked_by = $3,
-    locked_until = $4
-WHERE id IN (
+--
+-- The rows are picked in a MATERIALIZED CTE, run exactly once. Written as
+-- `UPDATE … WHERE id IN (SELECT … LIMIT $2 FOR UPDATE SKIP LOCKED)` PostgreSQL may run the
+-- subquery again when a row changes under it (a running job's heartbeat or delete), and then
+-- claims more rows than $2: rows that nobody runs until their lease runs out.
+WITH picked AS MATERIALIZED (
     SELECT id
     FROM jobs
     WHERE failed_at IS NULL
@@ -18,4 +19,10 @@ WHERE id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-RETURNING *
+UPDATE jobs
+SET attempts = jobs.attempts + 1,
+    locked_by = $3,
+    locked_until = $4
+FROM picked
+WHERE jobs.id = picked.id
+RETURNING jobs.*

@@ -99,13 +99,17 @@ impl Worker {
             while let Ok(permit) = slots.clone().try_acquire_owned() {
                 permits.push(permit);
             }
-            let claimed = match self.claim(permits.len(), Some(lane)).await {
+            let mut claimed = match self.claim(permits.len(), Some(lane)).await {
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::warn!(error = %err, lane = lane.as_str(), "could not claim jobs");
                     Vec::new()
                 }
             };
+            if claimed.len() > permits.len() {
+                let surplus = claimed.split_off(permits.len());
+                self.release(&surplus).await;
+            }
             if claimed.is_empty() {
                 drop(permits);
                 let wait = self.next_due_in(lane).await.unwrap_or(poll).min(poll);
@@ -168,6 +172,36 @@ impl Worker {
             .load::<JobRow>(&mut conn)
             .await?;
         Ok(rows)
+    }
+
+    /// Hands back rows claimed beyond the free slots (the claim never should take more), so
+    /// they run now rather than when their lease runs out.
+    async fn release(&self, rows: &[JobRow]) {
+        tracing::warn!(
+            count = rows.len(),
+            "claimed more jobs than free slots; releasing the rest"
+        );
+        let ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+        let released = async {
+            let mut conn = self.deps.conn().await?;
+            diesel::update(
+                jobs::table
+                    .filter(jobs::id.eq_any(&ids))
+                    .filter(jobs::locked_by.eq(&self.id)),
+            )
+            .set((
+                jobs::attempts.eq(jobs::attempts - 1),
+                jobs::locked_by.eq(None::<String>),
+                jobs::locked_until.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(&mut conn)
+            .await?;
+            Ok::<_, super::JobError>(())
+        }
+        .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "could not release surplus jobs; their leases will run out");
+        }
     }
 
     /// How long until the next job of `lane` falls due (or a lease runs out).
