@@ -60,6 +60,10 @@ apt_install() {
 }
 
 # Builds the browser bundle into target/site: $1 is "release" (small, optimised) or "debug".
+# The files go to target/site/pkg/<hash>/ (named by their content, so browsers may keep them
+# for a year) with brotli and gzip copies made once here; target/site/pkg/current names the
+# folder. When the WASM, the stylesheet and the public files are what the last build saw, the
+# bindings, optimisation and compression are skipped (a second `scripts/run` starts in seconds).
 build_site() {
   local profile=$1 wasm out=target/site
   if [ "$profile" = release ]; then
@@ -71,20 +75,59 @@ build_site() {
     cargo build --locked -p frontend --target wasm32-unknown-unknown
     wasm=target/wasm32-unknown-unknown/debug/frontend.wasm
   fi
-  rm -rf "$out/pkg"
-  mkdir -p "$out/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir "$out/pkg" --out-name loaner "$wasm"
+  local stamp
+  stamp=$( { echo "$profile $(wasm_bindgen_version)"; sha256sum "$wasm" style/main.css scripts/common.sh;
+             find public -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)
+  if [ -f "$out/pkg/current" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ] \
+     && [ -d "$out/pkg/$(cat "$out/pkg/current")" ]; then
+    echo "The browser bundle is current ($out/pkg/$(cat "$out/pkg/current"))" >&2
+    return 0
+  fi
+  local tmp=$out/pkg.new
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name loaner "$wasm"
   if [ "$profile" = release ]; then
     local wasm_opt=end2end/node_modules/.bin/wasm-opt
     if [ -x "$wasm_opt" ]; then
       "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-        "$out/pkg/loaner_bg.wasm" -o "$out/pkg/loaner_bg.wasm"
+        "$tmp/loaner_bg.wasm" -o "$tmp/loaner_bg.wasm"
     else
       echo "wasm-opt not found (run: cd end2end && npm ci); the bundle stays unoptimised" >&2
     fi
   fi
-  cp style/main.css "$out/pkg/loaner.css"
+  cp style/main.css "$tmp/loaner.css"
+  local hash
+  hash=$(cd "$tmp" && sha256sum loaner.js loaner_bg.wasm loaner.css | sha256sum | cut -c1-16)
+  # Compressed once, at the highest settings, instead of on every request.
+  node -e '
+    const fs = require("fs"), zlib = require("zlib");
+    for (const file of process.argv.slice(1)) {
+      const data = fs.readFileSync(file);
+      fs.writeFileSync(file + ".br", zlib.brotliCompressSync(data, { params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
+      fs.writeFileSync(file + ".gz", zlib.gzipSync(data, { level: 9 }));
+    }' "$tmp/loaner.js" "$tmp/loaner_bg.wasm" "$tmp/loaner.css"
+  rm -rf "$out/pkg"
+  mkdir -p "$out/pkg"
+  mv "$tmp" "$out/pkg/$hash"
+  # An unhashed stylesheet for the few pages rendered without the page shell (refusals).
+  cp "$out/pkg/$hash/loaner.css" "$out/pkg/$hash/loaner.css.br" "$out/pkg/$hash/loaner.css.gz" "$out/pkg/" 2>/dev/null
+  echo "$hash" > "$out/pkg/current"
   cp -R public/. "$out/"
+  echo "$stamp" > "$out/.stamp"
+}
+
+# PostgreSQL's server programs (initdb, pg_ctl) for the private database, unless a database
+# URL is configured: installed with apt when missing (as root), as loaner serve looks for them.
+ensure_postgres_programs() {
+  [ -n "${LOANER_DATABASE_URL:-}${DATABASE_URL:-}" ] && return 0
+  local dir
+  for dir in "$(pg_config --bindir 2>/dev/null)" /usr/lib/postgresql/*/bin /usr/pgsql-*/bin; do
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && return 0
+  done
+  apt_install postgresql
 }
 
 # Stops a private PostgreSQL left running under $1 (a data folder of the private-cluster kind).

@@ -16,7 +16,7 @@ pub mod server;
 pub mod types;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -40,6 +40,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
+                <link rel="stylesheet" href=format!("/{}/loaner.css", options.site_pkg_dir) />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -55,7 +56,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_session();
     view! {
-        <Stylesheet id="leptos" href="/pkg/loaner.css" />
         <Title formatter=|title: String| {
             if title.is_empty() { "Loaner".to_owned() } else { format!("{title} · Loaner") }
         } />

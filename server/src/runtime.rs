@@ -166,7 +166,7 @@ pub fn app_state(
     let leptos_options = LeptosOptions::builder()
         .output_name("loaner")
         .site_root(config.site_root.display().to_string())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(crate::http::assets::pkg_dir(&config.site_root))
         .site_addr(bound)
         .build();
     Ok(AppState {
@@ -245,14 +245,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%bound, mode, "Loaner is listening");
         // Printed for people starting it by hand; tests read the address from here too.
         eprintln!("Loaner is running at http://{bound} ({mode})");
-        let mut stop = shutdown.clone();
-        let app = crate::http::router_with(state, sign_in)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await?;
+        let app = crate::http::router_with(state, sign_in);
+        serve_http(listener, app, shutdown.clone()).await?;
         if let Some(worker) = worker {
             worker.await??;
         }
@@ -261,6 +255,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await;
     db.close();
     result
+}
+
+/// Serves `app` on `listener` until `stop` turns true. Every connection has `TCP_NODELAY`:
+/// without it a response written in more than one piece waits for the client's delayed
+/// acknowledgement (Nagle's algorithm), about 40 ms for every request after the first on a
+/// kept-alive connection.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %err, "could not set TCP_NODELAY on a connection");
+        }
+    });
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
 }
 
 /// `loaner worker`: only the job queue.

@@ -2,6 +2,7 @@
 //! the layers in front of them (outermost first): tracing, compression, security headers, the
 //! host check, the body limit, rate limits, and the cross-site and admin-page guards.
 
+pub mod assets;
 mod audit_csv;
 pub mod guard;
 pub mod headers;
@@ -42,6 +43,9 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
     router
         .route("/admin/audit.csv", get(audit_csv::export))
         .route("/healthz", get(healthz))
+        .merge(assets::routes(std::path::Path::new(
+            &*state.leptos_options.site_root,
+        )))
         .route("/readyz", get(readyz))
         .merge(crate::auth::routes(sign_in.clone()))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
@@ -65,6 +69,7 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
             state.clone(),
             headers::security_headers,
         ))
+        .layer(middleware::from_fn(assets::cache_headers))
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(5)))
         .layer(TraceLayer::new_for_http())
         .layer(Extension(sign_in))

@@ -32,4 +32,5 @@ mod scanners;
 mod security;
 mod sessions;
 mod sign_in;
+mod speed;
 mod waiting;
