@@ -3,6 +3,7 @@
 
 pub mod deadlines;
 pub mod lifecycle;
+pub mod paging;
 pub mod policy;
 #[cfg(feature = "ssr")]
 pub mod ssh_key;

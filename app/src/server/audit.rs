@@ -12,7 +12,7 @@ use super::schema::audit_log;
 use super::DbError;
 use crate::error::FieldError;
 use crate::rules::validate;
-use crate::types::{AuditFilter, AuditRow};
+use crate::types::{AuditFilter, AuditPage, AuditRow};
 
 /// Names the actor (a person, or the scheduler with `None`) and the time for the audit rows
 /// the rest of this transaction writes.
@@ -87,8 +87,8 @@ pub async fn about_machine(
     Ok(())
 }
 
-/// The most entries one page shows.
-const PAGE: i64 = 500;
+/// Entries on one page of the audit log.
+pub const PAGE: i64 = 100;
 
 fn day_start(day: &str) -> Option<DateTime<Utc>> {
     NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
@@ -128,11 +128,35 @@ pub fn check_filter(filter: &AuditFilter) -> Result<(), Vec<FieldError>> {
     }
 }
 
-/// Entries matching the filter, newest first. `limit` caps the count (`None`: all, for export).
+/// One page of the entries matching the filter, newest first: the `PAGE` entries older than
+/// entry `before` (the newest without it).
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    filter: &AuditFilter,
+    before: Option<i64>,
+) -> Result<AuditPage, DbError> {
+    let mut rows = search(conn, filter, Some(PAGE + 1), before).await?;
+    let older = match rows.len() as i64 > PAGE {
+        true => {
+            rows.truncate(PAGE as usize);
+            rows.last().map(|r| r.id)
+        }
+        false => None,
+    };
+    Ok(AuditPage {
+        rows,
+        kinds: kinds(conn).await?,
+        older,
+    })
+}
+
+/// Entries matching the filter, newest first, older than entry `before` if given. `limit` caps
+/// the count (`None`: all, for export).
 pub async fn search(
     conn: &mut AsyncPgConnection,
     filter: &AuditFilter,
     limit: Option<i64>,
+    before: Option<i64>,
 ) -> Result<Vec<AuditRow>, DbError> {
     let mut query = audit_log::table
         .select(AuditEntry::as_select())
@@ -152,6 +176,15 @@ pub async fn search(
     }
     if let Some(to) = day_start(&filter.to) {
         query = query.filter(audit_log::at.lt(to + chrono::Duration::days(1)));
+    }
+    if let Some(before) = before {
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(audit_log.at, audit_log.id) < (SELECT b.at, b.id FROM audit_log b WHERE b.id = ",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(before)
+            .sql(")"),
+        );
     }
     let rows: Vec<AuditEntry> = query.limit(limit.unwrap_or(PAGE)).load(conn).await?;
     Ok(rows.into_iter().map(row).collect())

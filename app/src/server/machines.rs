@@ -12,7 +12,7 @@ use super::loans::LoanError;
 use super::models::Machine;
 use super::schema::{loans, machines, pools, users};
 use super::{waiting, DbError};
-use crate::types::{LoanId, LoanState, MachineId, MachineRow, MachineState, PoolId};
+use crate::types::{LoanId, LoanState, MachineId, MachinePage, MachineRow, MachineState, PoolId};
 
 /// Locks and returns a free machine of the pool, skipping machines another transaction is
 /// claiming right now, least recently used first. `None` when the pool has nothing free.
@@ -199,10 +199,40 @@ pub async fn mark_broken(
     set_state(conn, id, MachineState::Broken, Some(reason), now).await
 }
 
-/// Every machine with its pool and, when loaned, the loan and borrower.
-pub async fn table(conn: &mut AsyncPgConnection) -> Result<Vec<MachineRow>, DbError> {
+/// Machines on one page of the admin's table.
+pub const MACHINE_PAGE: i64 = 100;
+
+/// The admin's machine table: page `page` (from 1) of the machines in `state` (all with
+/// `None`), by pool then name, each with its pool and, when loaned, the loan and borrower; and
+/// how many machines are in each state.
+pub async fn table(
+    conn: &mut AsyncPgConnection,
+    state: Option<MachineState>,
+    page: i64,
+) -> Result<MachinePage, DbError> {
     type Row = (Machine, String, String, Option<LoanId>, Option<String>);
-    let rows: Vec<Row> = machines::table
+    let by_state: Vec<(MachineState, i64)> = machines::table
+        .group_by(machines::state)
+        .select((machines::state, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    let counts: Vec<(MachineState, i64)> = MachineState::ALL
+        .iter()
+        .map(|s| {
+            let n = by_state.iter().find(|(b, _)| b == s).map_or(0, |(_, n)| *n);
+            (*s, n)
+        })
+        .collect();
+    let matching: i64 = match state {
+        Some(state) => counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n),
+        None => counts.iter().map(|(_, n)| n).sum(),
+    };
+    let pages = ((matching + MACHINE_PAGE - 1) / MACHINE_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let mut query = machines::table
         .inner_join(pools::table)
         .left_join(
             loans::table.on(loans::machine_id
@@ -210,7 +240,11 @@ pub async fn table(conn: &mut AsyncPgConnection) -> Result<Vec<MachineRow>, DbEr
                 .and(loans::state.eq_any(LoanState::HOLDING_MACHINE))),
         )
         .left_join(users::table.on(users::id.nullable().eq(loans::user_id.nullable())))
-        .order((super::db::lower(pools::name), machines::fqdn.asc()))
+        .order((
+            super::db::lower(pools::name),
+            machines::fqdn.asc(),
+            machines::id.asc(),
+        ))
         .select((
             Machine::as_select(),
             pools::slug,
@@ -218,9 +252,16 @@ pub async fn table(conn: &mut AsyncPgConnection) -> Result<Vec<MachineRow>, DbEr
             loans::id.nullable(),
             users::name.nullable(),
         ))
+        .into_boxed();
+    if let Some(state) = state {
+        query = query.filter(machines::state.eq(state));
+    }
+    let rows: Vec<Row> = query
+        .limit(MACHINE_PAGE)
+        .offset((page - 1) * MACHINE_PAGE)
         .load(conn)
         .await?;
-    Ok(rows
+    let rows = rows
         .into_iter()
         .map(
             |(machine, pool_slug, pool_name, loan_id, borrower_name)| MachineRow {
@@ -236,5 +277,12 @@ pub async fn table(conn: &mut AsyncPgConnection) -> Result<Vec<MachineRow>, DbEr
                 updated_at: machine.updated_at,
             },
         )
-        .collect())
+        .collect();
+    Ok(MachinePage {
+        rows,
+        counts,
+        state,
+        page,
+        pages,
+    })
 }

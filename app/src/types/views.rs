@@ -49,6 +49,14 @@ pub struct PoolCard {
     pub caps: Vec<String>,
 }
 
+/// One page of "All loans", newest first; `older` is where the next page starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoanPage {
+    pub loans: Vec<LoanSummary>,
+    /// The last loan of this page when older loans follow (the next page's `before`).
+    pub older: Option<LoanId>,
+}
+
 /// One row of "My loans" or "All loans".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoanSummary {
@@ -134,6 +142,19 @@ pub struct RequestFormInfo {
     pub pool: PoolCard,
     /// The durations offered, in hours, never above the pool's maximum.
     pub durations: Vec<i32>,
+}
+
+/// One page of the admin's machine table, and how many machines are in each state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachinePage {
+    pub rows: Vec<MachineRow>,
+    /// Every machine of the site by state (not only this page's), in `MachineState::ALL` order.
+    pub counts: Vec<(MachineState, i64)>,
+    /// The state the table is filtered to, if any.
+    pub state: Option<MachineState>,
+    /// This page, from 1, and how many there are (at least 1).
+    pub page: i64,
+    pub pages: i64,
 }
 
 /// One row of the admin's machine table.
@@ -284,7 +305,17 @@ pub struct MachineEdit {
     pub health_note: Option<String>,
 }
 
-/// One entry of the audit log.
+/// One page of the audit log, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    /// Every kind of entry there is, for the filter.
+    pub kinds: Vec<String>,
+    /// The last entry of this page when older entries match (the next page's `before`).
+    pub older: Option<i64>,
+}
+
+/// One entry of the audit log, as the page and the CSV show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub id: i64,

@@ -50,7 +50,7 @@ async fn rows(
         return Err(AppError::Forbidden);
     }
     audit::check_filter(filter).map_err(AppError::Validation)?;
-    let rows = audit::search(&mut conn, filter, Some(i64::MAX)).await?;
+    let rows = audit::search(&mut conn, filter, Some(i64::MAX), None).await?;
     audit::to_csv(&rows).map_err(|err| {
         tracing::error!(error = %err, "cannot write the audit CSV");
         AppError::Internal

@@ -376,6 +376,7 @@ async fn the_audit_log_records_who_changed_what_and_refuses_to_be_changed() {
             ..Default::default()
         },
         None,
+        None,
     )
     .await
     .unwrap();

@@ -153,6 +153,8 @@ const MATRIX: &[Entry] = &[
     // Plain routes.
     route("GET /admin/audit.csv", "/admin/audit.csv", ADMIN),
     route("GET /healthz", "/healthz", ANYONE),
+    // The browser bundle: public files (GET and HEAD only, as any method here runs).
+    route("ANY /pkg", "/pkg/loaner.css", ANYONE),
     route("GET /readyz", "/readyz", ANYONE),
     // Single sign-on is not configured here (the development login is): nothing to start or
     // finish. Signing out works for anyone and lands on the signed-out page.
@@ -292,6 +294,8 @@ struct Fixture {
     world: World,
     site: Site,
     values: Vec<(&'static str, String)>,
+    /// The site folder: the bundle's stylesheet, which anyone may fetch.
+    _files: tempfile::TempDir,
 }
 
 impl Fixture {
@@ -315,7 +319,15 @@ impl Fixture {
         w.add_pool(idle).await;
 
         let dana = w.developer("Dana").await;
-        let site = w.web(true, BIND);
+        let files = tempfile::tempdir().unwrap();
+        std::fs::create_dir(files.path().join("pkg")).unwrap();
+        std::fs::write(files.path().join("pkg/loaner.css"), "body {}").unwrap();
+        let config = server::config::Config {
+            dev_mode: Some(true),
+            site_root: files.path().to_owned(),
+            ..Default::default()
+        };
+        let site = w.web_with(config, BIND);
         // Dana signed in on another browser too: a session of hers that is not the caller's.
         site.sign_in("Dana", "developer").await;
         let mut conn = w.conn().await;
@@ -356,6 +368,7 @@ impl Fixture {
             site,
             world: w,
             values,
+            _files: files,
         };
         for (name, _, state) in LOANS {
             let id = fixture.value(name);
@@ -468,7 +481,10 @@ async fn run_as(n: usize, functions: Functions) -> Vec<String> {
                 .1
                 .clone(),
             Kind::Page => Method::GET,
-            Kind::Route => entry.path.split(' ').next().unwrap().parse().unwrap(),
+            Kind::Route => match entry.path.split(' ').next().unwrap() {
+                "ANY" => Method::GET,
+                method => method.parse().unwrap(),
+            },
         };
         let url = fixture.fill(entry.call);
         let reply = call(site, entry, method, &url, cookie.as_deref()).await;

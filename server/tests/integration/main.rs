@@ -24,6 +24,7 @@ mod loans;
 mod mail;
 mod oidc_provider;
 mod oversight;
+mod paging;
 mod platform;
 mod precision;
 mod queue;

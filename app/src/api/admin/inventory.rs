@@ -6,16 +6,24 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 use crate::types::{
-    MachineEdit, MachineId, MachineRow, MachineState, PoliciesView, PoolAdminRow, PoolEdit,
+    MachineEdit, MachineId, MachinePage, MachineState, PoliciesView, PoolAdminRow, PoolEdit,
 };
 
-/// Every machine with its state and borrower.
+/// One page of the machines (in `state`, or all), with their states and borrowers, and how
+/// many machines are in each state.
 #[server(prefix = "/api/admin", endpoint = "list_machines")]
-pub async fn admin_list_machines() -> Result<Vec<MachineRow>, AppError> {
+pub async fn admin_list_machines(
+    state: Option<String>,
+    page: Option<String>,
+) -> Result<MachinePage, AppError> {
     use crate::server::{context, machines};
-    let (state, _) = context::require_admin().await?;
-    let mut conn = state.conn().await.map_err(context::fail)?;
-    machines::table(&mut conn).await.map_err(context::fail)
+    let (app, _) = context::require_admin().await?;
+    let (filter, page) = crate::rules::paging::machine_page(state.as_deref(), page.as_deref())
+        .map_err(|e| context::fail(AppError::Validation(e)))?;
+    let mut conn = app.conn().await.map_err(context::fail)?;
+    machines::table(&mut conn, filter, page)
+        .await
+        .map_err(context::fail)
 }
 
 /// The site's defaults and every pool's policy.

@@ -4,15 +4,18 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::types::{AdminOverview, ApprovalRow, LoanId, LoanSummary, MachineId, TaskId};
+use crate::types::{AdminOverview, ApprovalRow, LoanId, LoanPage, MachineId, TaskId};
 
-/// Every loan, newest first.
+/// One page of every loan, newest first: those requested before loan `before` (the newest
+/// without it).
 #[server(prefix = "/api/admin", endpoint = "list_loans")]
-pub async fn admin_list_loans() -> Result<Vec<LoanSummary>, AppError> {
+pub async fn admin_list_loans(before: Option<LoanId>) -> Result<LoanPage, AppError> {
     use crate::server::{context, loans};
     let (state, _) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    loans::list_all(&mut conn).await.map_err(context::fail)
+    loans::list_all(&mut conn, before)
+        .await
+        .map_err(context::fail)
 }
 
 /// Gives an expired loan in its grace period back to its borrower.

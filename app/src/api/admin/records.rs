@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::types::{AuditRow, MailId, MailSummary, MailView};
+use crate::types::{AuditPage, MailId, MailSummary, MailView};
 
 /// The development mailbox (development mode only).
 #[server(prefix = "/api/admin", endpoint = "list_mail")]
@@ -36,7 +36,8 @@ pub async fn get_mail(id: MailId) -> Result<MailView, AppError> {
         .ok_or_else(|| context::fail(AppError::NotFound(format!("Message {id}"))))
 }
 
-/// The audit log, filtered, newest first.
+/// One page of the audit log, filtered, newest first: the entries older than entry `before`
+/// (the newest without it).
 #[server(prefix = "/api/admin", endpoint = "search_audit")]
 pub async fn search_audit(
     actor: String,
@@ -44,7 +45,8 @@ pub async fn search_audit(
     kind: String,
     from: String,
     to: String,
-) -> Result<(Vec<AuditRow>, Vec<String>), AppError> {
+    before: Option<String>,
+) -> Result<AuditPage, AppError> {
     use crate::server::{audit, context};
     let (state, _) = context::require_admin().await?;
     let filter = crate::types::AuditFilter {
@@ -55,10 +57,17 @@ pub async fn search_audit(
         to,
     };
     audit::check_filter(&filter).map_err(|e| context::fail(AppError::Validation(e)))?;
+    let before = match before.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        None => None,
+        Some(text) => Some(text.parse::<i64>().map_err(|_| {
+            context::fail(AppError::field(
+                "before",
+                "Give the number of an audit entry.",
+            ))
+        })?),
+    };
     let mut conn = state.conn().await.map_err(context::fail)?;
-    let rows = audit::search(&mut conn, &filter, None)
+    audit::page(&mut conn, &filter, before)
         .await
-        .map_err(context::fail)?;
-    let kinds = audit::kinds(&mut conn).await.map_err(context::fail)?;
-    Ok((rows, kinds))
+        .map_err(context::fail)
 }

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::admin::search_audit;
 use crate::components::notice::ErrorNotice;
 use crate::format;
+use crate::types::AuditPage;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
@@ -22,13 +23,17 @@ pub fn AuditPage() -> impl IntoView {
             field("to"),
         )
     };
-    let log = Resource::new(filter, |(actor, target, kind, from, to)| {
-        search_audit(actor, target, kind, from, to)
-    });
-    let csv = move || {
+    let log = Resource::new(
+        move || (filter(), field("before")),
+        |((actor, target, kind, from, to), before)| {
+            search_audit(actor, target, kind, from, to, Some(before))
+        },
+    );
+    // The filter as a query string, for the page links.
+    let filter_query = move || {
         let (actor, target, kind, from, to) = filter();
         format!(
-            "/admin/audit.csv?actor={}&target={}&kind={}&from={}&to={}",
+            "actor={}&target={}&kind={}&from={}&to={}",
             enc(&actor),
             enc(&target),
             enc(&kind),
@@ -36,6 +41,7 @@ pub fn AuditPage() -> impl IntoView {
             enc(&to)
         )
     };
+    let csv = move || format!("/admin/audit.csv?{}", filter_query());
     view! {
         <Title text="Audit log" />
         <div class="page-head">
@@ -47,7 +53,7 @@ pub fn AuditPage() -> impl IntoView {
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || log.get().map(|result| match result {
-                Ok((rows, kinds)) => {
+                Ok(AuditPage { rows, kinds, older }) => {
                     let filters = view! {
         <form class="card filters" method="get" action="/admin/audit">
                     <label class="field"><span>"Actor"</span><input type="text" name="actor" value=field("actor") placeholder="name or scheduler" /></label>
@@ -66,7 +72,18 @@ pub fn AuditPage() -> impl IntoView {
                     <button type="submit" class="button">"Filter"</button>
                 </form>
                             };
-                    view! { {filters} <AuditTable rows /> }.into_any()
+                    let paged = !field("before").is_empty();
+                    let pager = view! {
+                        <nav class="pager" aria-label="Pages of the audit log">
+                            {paged.then(|| view! {
+                                <a class="button button-secondary" href=format!("/admin/audit?{}", filter_query())>"← Newest entries"</a>
+                            })}
+                            {older.map(|id| view! {
+                                <a class="button button-secondary" data-testid="older-entries" href=format!("/admin/audit?{}&before={id}", filter_query())>"Older entries →"</a>
+                            })}
+                        </nav>
+                    };
+                    view! { {filters} <AuditTable rows /> {pager} }.into_any()
                 }
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
@@ -81,12 +98,12 @@ fn AuditTable(rows: Vec<crate::types::AuditRow>) -> impl IntoView {
             .into_any();
     }
     view! {
-                    <p class="hint">{format!("{} entr{} (at most 500 shown; the CSV has all)", rows.len(), if rows.len() == 1 { "y" } else { "ies" })}</p>
+                    <p class="hint">{format!("{} entr{} on this page, newest first (100 to a page; the CSV has every match)", rows.len(), if rows.len() == 1 { "y" } else { "ies" })}</p>
                     <div class="table-wrap">
                         <table class="table audit-table" data-testid="audit">
                             <thead><tr><th>"Time"</th><th>"Actor"</th><th>"Kind"</th><th>"Target"</th><th>"Before"</th><th>"After"</th></tr></thead>
                             <tbody>
-                                {rows.into_iter().take(500).map(|r| view! {
+                                {rows.into_iter().map(|r| view! {
                                     <tr data-kind=r.kind.clone()>
                                         <td class="nowrap">{format::when(r.at)}</td>
                                         <td>{r.actor.clone()}</td>

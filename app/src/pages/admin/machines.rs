@@ -3,56 +3,99 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::admin::admin_list_machines;
 use crate::components::badges::MachineBadge;
 use crate::components::notice::ErrorNotice;
 use crate::format;
-use crate::types::{MachineRow, MachineState};
+use crate::types::{MachinePage, MachineRow, MachineState};
 
 #[component]
 pub fn AdminMachinesPage() -> impl IntoView {
-    let machines = Resource::new(|| (), |_| admin_list_machines());
+    let query = use_query_map();
+    let field = move |name: &str| query.read().get(name).filter(|v| !v.is_empty());
+    let machines = Resource::new(
+        move || (field("state"), field("page")),
+        |(state, page)| admin_list_machines(state, page),
+    );
     view! {
         <Title text="Machines" />
         <div class="page-head">
             <div>
                 <h1>"Machines"</h1>
-                <p class="lead">"The whole inventory and where each machine is."</p>
+                <p class="lead">"The whole inventory and where each machine is, 100 to a page. Pick a state to see only those machines."</p>
             </div>
             <A href="/admin/machines/new" attr:class="button">"Add machine"</A>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || machines.get().map(|result| match result {
-                Ok(rows) => view! { <Summary rows=rows.clone() /> <MachineTable rows /> }.into_any(),
+                Ok(page) => view! {
+                    <Summary counts=page.counts.clone() current=page.state />
+                    <MachineTable rows=page.rows.clone() />
+                    <Pager page />
+                }.into_any(),
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
     }
 }
 
+/// How many machines are in each state; each tile shows only those machines.
 #[component]
-fn Summary(rows: Vec<MachineRow>) -> impl IntoView {
-    let count = |state: MachineState| rows.iter().filter(|m| m.state == state).count();
-    let tiles = [
-        MachineState::Available,
-        MachineState::Loaned,
-        MachineState::Provisioning,
-        MachineState::Reclaiming,
-        MachineState::Broken,
-        MachineState::Maintenance,
-    ]
-    .into_iter()
-    .map(|state| {
+fn Summary(counts: Vec<(MachineState, i64)>, current: Option<MachineState>) -> impl IntoView {
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let tiles = counts
+        .into_iter()
+        .filter(|(state, n)| *state != MachineState::Retired || *n > 0)
+        .map(|(state, n)| {
+            let href = format!("/admin/machines?state={}", state.as_str());
+            let class = if current == Some(state) { "tile tile-current" } else { "tile" };
+            view! {
+                <a class=format!("{class} tile-filter") href=href aria-current=(current == Some(state)).then_some("page")>
+                    <span class="tile-number">{n}</span>
+                    <MachineBadge state />
+                </a>
+            }
+        })
+        .collect_view();
+    let all_class = if current.is_none() {
+        "tile tile-current"
+    } else {
+        "tile"
+    };
+    view! {
+        <nav class="tiles" aria-label="Machines by state">
+            <a class=format!("{all_class} tile-filter") href="/admin/machines" aria-current=current.is_none().then_some("page")>
+                <span class="tile-number">{total}</span>
+                <span class="badge">"All"</span>
+            </a>
+            {tiles}
+        </nav>
+    }
+}
+
+/// Previous and next pages, keeping the state filter.
+#[component]
+fn Pager(page: MachinePage) -> impl IntoView {
+    let state = page
+        .state
+        .map(|s| format!("state={}&", s.as_str()))
+        .unwrap_or_default();
+    let link = move |n: i64| format!("/admin/machines?{state}page={n}");
+    (page.pages > 1).then(|| {
         view! {
-            <div class="tile">
-                <span class="tile-number">{count(state)}</span>
-                <MachineBadge state />
-            </div>
+            <nav class="pager" aria-label="Pages of machines">
+                {(page.page > 1).then(|| view! {
+                    <a class="button button-secondary" href=link(page.page - 1)>"← Previous"</a>
+                })}
+                <span class="pager-at">{format!("Page {} of {}", page.page, page.pages)}</span>
+                {(page.page < page.pages).then(|| view! {
+                    <a class="button button-secondary" href=link(page.page + 1) data-testid="next-machines">"Next →"</a>
+                })}
+            </nav>
         }
     })
-    .collect_view();
-    view! { <div class="tiles">{tiles}</div> }
 }
 
 #[component]

@@ -10,8 +10,8 @@ use crate::server::models::{Loan, LoanEvent, Pool, User};
 use crate::server::schema::{admin_tasks, loan_events, loans, machines, pools, users};
 use crate::server::{policies, waiting};
 use crate::types::{
-    ConnectionInfo, ExtensionOffer, LoanDetail, LoanId, LoanState, LoanSummary, MachineId, Policy,
-    TaskState, UserId,
+    ConnectionInfo, ExtensionOffer, LoanDetail, LoanId, LoanPage, LoanState, LoanSummary,
+    MachineId, Policy, TaskState, UserId,
 };
 
 /// A loan with everything messages and links say about it.
@@ -85,13 +85,29 @@ fn summary((loan, pool_slug, pool_name, machine_fqdn, name, email): SummaryRow) 
     }
 }
 
-/// Loans joined with what their rows show, newest first, optionally of one borrower.
-async fn summaries(
-    conn: &mut AsyncPgConnection,
+/// Which loans `summaries` reads.
+#[derive(Default)]
+struct Which {
     user_id: Option<UserId>,
     loan_id: Option<LoanId>,
     machine_id: Option<MachineId>,
+    /// Only loans requested before this one (a page of "All loans").
+    before: Option<LoanId>,
+    limit: Option<i64>,
+}
+
+/// Loans joined with what their rows show, newest first.
+async fn summaries(
+    conn: &mut AsyncPgConnection,
+    which: Which,
 ) -> Result<Vec<(LoanSummary, Loan)>, LoanError> {
+    let Which {
+        user_id,
+        loan_id,
+        machine_id,
+        before,
+        limit,
+    } = which;
     let mut query = loans::table
         .inner_join(pools::table)
         .left_join(machines::table)
@@ -113,7 +129,19 @@ async fn summaries(
         query = query.filter(loans::id.eq(loan_id));
     }
     if let Some(machine_id) = machine_id {
-        query = query.filter(loans::machine_id.eq(machine_id)).limit(20);
+        query = query.filter(loans::machine_id.eq(machine_id));
+    }
+    if let Some(before) = before {
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(loans.requested_at, loans.id) < (SELECT b.requested_at, b.id FROM loans b WHERE b.id = ",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(before.0)
+            .sql(")"),
+        );
+    }
+    if let Some(limit) = limit {
+        query = query.limit(limit);
     }
     let rows: Vec<SummaryRow> = query.load(conn).await?;
     Ok(rows
@@ -138,7 +166,11 @@ pub(super) async fn list_for_user_id(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
 ) -> Result<Vec<LoanSummary>, LoanError> {
-    Ok(summaries(conn, Some(user_id), None, None)
+    let which = Which {
+        user_id: Some(user_id),
+        ..Which::default()
+    };
+    Ok(summaries(conn, which)
         .await?
         .into_iter()
         .map(|(s, _)| s)
@@ -150,20 +182,46 @@ pub async fn list_for_machine(
     conn: &mut AsyncPgConnection,
     machine: MachineId,
 ) -> Result<Vec<LoanSummary>, LoanError> {
-    Ok(summaries(conn, None, None, Some(machine))
+    let which = Which {
+        machine_id: Some(machine),
+        limit: Some(20),
+        ..Which::default()
+    };
+    Ok(summaries(conn, which)
         .await?
         .into_iter()
         .map(|(s, _)| s)
         .collect())
 }
 
-/// Every loan, newest first (admins).
-pub async fn list_all(conn: &mut AsyncPgConnection) -> Result<Vec<LoanSummary>, LoanError> {
-    Ok(summaries(conn, None, None, None)
+/// Loans on one page of "All loans".
+pub const LOAN_PAGE: i64 = 100;
+
+/// One page of every loan, newest first (admins): the `LOAN_PAGE` loans requested before loan
+/// `before` (the newest with `None`). A cursor, not an offset, so a page costs the same however
+/// far back it is and loans requested meanwhile never shift it.
+pub async fn list_all(
+    conn: &mut AsyncPgConnection,
+    before: Option<LoanId>,
+) -> Result<LoanPage, LoanError> {
+    let which = Which {
+        before,
+        limit: Some(LOAN_PAGE + 1),
+        ..Which::default()
+    };
+    let mut loans: Vec<LoanSummary> = summaries(conn, which)
         .await?
         .into_iter()
         .map(|(s, _)| s)
-        .collect())
+        .collect();
+    let older = match loans.len() as i64 > LOAN_PAGE {
+        true => {
+            loans.truncate(LOAN_PAGE as usize);
+            loans.last().map(|l| l.id)
+        }
+        false => None,
+    };
+    Ok(LoanPage { loans, older })
 }
 
 /// Everything the loan page shows, for its borrower or an admin.
@@ -172,7 +230,11 @@ pub async fn detail(
     viewer: &User,
     loan_id: LoanId,
 ) -> Result<LoanDetail, LoanError> {
-    let (summary, loan) = summaries(conn, None, Some(loan_id), None)
+    let which = Which {
+        loan_id: Some(loan_id),
+        ..Which::default()
+    };
+    let (summary, loan) = summaries(conn, which)
         .await?
         .pop()
         .ok_or(LoanError::NotFound(loan_id))?;
