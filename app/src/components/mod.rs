@@ -3,6 +3,7 @@
 pub mod badges;
 pub mod fields;
 pub mod layout;
+pub mod live;
 pub mod loan_table;
 pub mod notice;
 pub mod timeline;

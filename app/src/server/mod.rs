@@ -15,6 +15,7 @@ pub mod health;
 pub mod inventory;
 pub mod limits;
 pub mod links;
+pub mod live;
 pub mod loans;
 pub mod machine_actions;
 pub mod machines;

@@ -219,6 +219,8 @@ pub struct AppState {
     pub site: Arc<SiteSettings>,
     pub limits: Arc<RateLimits>,
     pub leptos_options: LeptosOptions,
+    /// Live updates for open pages.
+    pub live: super::live::Live,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -7,6 +7,7 @@ mod audit_csv;
 pub mod guard;
 pub mod headers;
 pub mod limits;
+mod live;
 mod refusal;
 
 use app::server::AppState;
@@ -43,6 +44,7 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
     router
         .route("/admin/audit.csv", get(audit_csv::export))
         .route("/healthz", get(healthz))
+        .merge(live::routes())
         .merge(assets::routes(std::path::Path::new(
             &*state.leptos_options.site_root,
         )))

@@ -153,6 +153,9 @@ const MATRIX: &[Entry] = &[
     // Plain routes.
     route("GET /admin/audit.csv", "/admin/audit.csv", ADMIN),
     route("GET /healthz", "/healthz", ANYONE),
+    // Live updates: a loan's stream for its borrower and admins; the dashboard's for admins.
+    route("GET /live/loans/{id}", "/live/loans/{ready}", OWNER),
+    route("GET /live/admin", "/live/admin", ADMIN),
     // The browser bundle: public files (GET and HEAD only, as any method here runs).
     route("ANY /pkg", "/pkg/loaner.css", ANYONE),
     route("GET /readyz", "/readyz", ANYONE),

@@ -20,6 +20,7 @@ mod inventory_cli;
 mod inventory_sync;
 mod lifecycle;
 mod links;
+mod live;
 mod loans;
 mod mail;
 mod oidc_provider;

@@ -1,11 +1,14 @@
 //! The admin dashboard: what needs an admin now — requests to approve, loans waiting, broken
 //! machines — and the open tasks for manual steps, with their Done and Failed buttons.
 
+use std::time::Duration;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::admin::{get_overview, CloseTask};
+use crate::components::live::use_live_updates;
 use crate::components::notice::{ErrorNotice, FieldMessage};
 use crate::format;
 use crate::types::{AdminOverview, TaskOutcome, TaskRow};
@@ -13,7 +16,19 @@ use crate::types::{AdminOverview, TaskOutcome, TaskRow};
 #[component]
 pub fn AdminHomePage() -> impl IntoView {
     let close = ServerAction::<CloseTask>::new();
-    let overview = Resource::new(move || close.version().get(), |_| get_overview());
+    let (changed, set_changed) = signal(0u32);
+    let overview = Resource::new(
+        move || (close.version().get(), changed.get()),
+        |_| get_overview(),
+    );
+    // Pushed by the server when a loan, machine or task changes; polling only while the stream
+    // is down.
+    use_live_updates(
+        || "/live/admin".to_owned(),
+        move || set_changed.update(|n| *n += 1),
+        Duration::from_millis(500),
+        Duration::from_secs(10),
+    );
     view! {
         <Title text="Admin" />
         <div class="page-head">

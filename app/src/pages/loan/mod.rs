@@ -13,6 +13,7 @@ use crate::api::admin::{ExtendOverride, ForceReturn, MoveLoan, RestoreLoan};
 use crate::api::loans::{get_loan, CancelLoan, ExtendLoan, ReturnLoan};
 use crate::components::badges::LoanBadge;
 use crate::components::layout::use_session;
+use crate::components::live::use_live_updates;
 use crate::components::notice::ErrorNotice;
 use crate::components::timeline::Timeline;
 use crate::format;
@@ -23,9 +24,10 @@ mod admin;
 
 use admin::AdminPanel;
 
-/// How often the page asks for news while something is happening, and when nothing is.
-const BUSY_POLL: Duration = Duration::from_secs(1);
-const IDLE_POLL_TICKS: u32 = 15;
+/// At most one reload per this gap however fast changes come; how often the page asks for news
+/// while its live stream is down.
+const LIVE_MIN_GAP: Duration = Duration::from_millis(100);
+const FALLBACK_POLL: Duration = Duration::from_secs(3);
 
 #[component]
 pub fn LoanPage() -> impl IntoView {
@@ -49,31 +51,18 @@ pub fn LoanPage() -> impl IntoView {
     let (refresh, set_refresh) = signal(0u32);
     let loan = Resource::new(
         move || (id(), refresh.get(), actions.version()),
-        // Reloads after the first come from the timer (or follow an action, which was itself
-        // a use of the session).
+        // Reloads after the first come from the live stream (or follow an action, which was
+        // itself a use of the session).
         |(id, refresh, _)| get_loan(id, Some(refresh > 0)),
     );
 
-    // Live updates: poll every second while the loan is busy, now and then otherwise.
-    Effect::new(move |_| {
-        let ticks = StoredValue::new(0u32);
-        let handle = set_interval_with_handle(
-            move || {
-                let busy = loan
-                    .get_untracked()
-                    .and_then(Result::ok)
-                    .is_some_and(|l| l.summary.state.is_busy());
-                ticks.update_value(|t| *t += 1);
-                if busy || ticks.get_value().is_multiple_of(IDLE_POLL_TICKS) {
-                    set_refresh.update(|n| *n += 1);
-                }
-            },
-            BUSY_POLL,
-        );
-        if let Ok(handle) = handle {
-            on_cleanup(move || handle.clear());
-        }
-    });
+    // Live updates: the server says when the loan changed; polling only while its stream is down.
+    use_live_updates(
+        move || format!("/live/loans/{}", id()),
+        move || set_refresh.update(|n| *n += 1),
+        LIVE_MIN_GAP,
+        FALLBACK_POLL,
+    );
 
     view! {
         <Title text=move || format!("Loan #{}", id()) />

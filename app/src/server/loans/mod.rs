@@ -26,7 +26,9 @@ pub use steps::{
     next_step, phase_wanted, record_step_attempt_failed, record_step_started, step_succeeded,
     StepFailure, StepPlan, StepRecord, StepRun,
 };
-pub use views::{context, detail, list_all, list_for_machine, list_for_user, LoanContext};
+pub use views::{
+    context, detail, list_all, list_for_machine, list_for_user, watchable, LoanContext,
+};
 
 pub(crate) use request::start_provisioning;
 

@@ -224,6 +224,17 @@ pub async fn list_all(
     Ok(LoanPage { loans, older })
 }
 
+/// Whether `viewer` may follow loan `loan_id` live: its borrower or an admin; anyone else gets
+/// `NotFound`, exactly as for a loan that does not exist.
+pub async fn watchable(
+    conn: &mut AsyncPgConnection,
+    viewer: &User,
+    loan_id: LoanId,
+) -> Result<(), LoanError> {
+    let loan = find(conn, loan_id).await?;
+    authorize(viewer, &loan)
+}
+
 /// Everything the loan page shows, for its borrower or an admin.
 pub async fn detail(
     conn: &mut AsyncPgConnection,

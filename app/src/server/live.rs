@@ -1,0 +1,158 @@
+//! Live updates: what changed, pushed to open pages. The database announces every committed
+//! change a page shows on the channel `loaner_live` (triggers, migration `live_updates`); one
+//! `LISTEN` per process (a connection taken out of the pool for good) fans each announcement out
+//! to every subscribed stream through a broadcast channel. A page's stream only says *that*
+//! something changed; the page then reads it through its server function, which checks who
+//! asks, as always.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures::StreamExt;
+use tokio::sync::{broadcast, watch};
+
+use super::DbPool;
+use crate::types::LoanId;
+
+/// The channel the triggers notify.
+pub const CHANNEL: &str = "loaner_live";
+
+/// How many announcements a slow stream may fall behind before it is told to reload.
+const BACKLOG: usize = 4096;
+
+/// One announcement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A loan or its history changed.
+    Loan(LoanId),
+    /// A machine changed.
+    Machines,
+    /// A manual-step task opened or closed.
+    Tasks,
+    /// Announcements may have been missed (the listener reconnected, or a stream fell behind):
+    /// reload everything.
+    Resync,
+}
+
+impl Change {
+    /// Reads a notification's payload.
+    pub fn parse(payload: &str) -> Option<Self> {
+        match payload {
+            "machines" => Some(Self::Machines),
+            "tasks" => Some(Self::Tasks),
+            _ => payload
+                .strip_prefix("loan:")
+                .and_then(|id| id.parse().ok())
+                .map(Self::Loan),
+        }
+    }
+
+    /// Whether a page about `loan` must reload.
+    pub fn concerns_loan(self, loan: LoanId) -> bool {
+        matches!(self, Self::Loan(id) if id == loan) || self == Self::Resync
+    }
+}
+
+/// The process's one listener and its subscribers.
+#[derive(Clone)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: DbPool,
+    changes: broadcast::Sender<Change>,
+    listening: watch::Sender<bool>,
+    started: OnceLock<()>,
+}
+
+impl Live {
+    /// A hub on `pool`; it starts listening when the first page subscribes.
+    pub fn new(pool: DbPool) -> Self {
+        let (changes, _) = broadcast::channel(BACKLOG);
+        let (listening, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                changes,
+                listening,
+                started: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Every change from now on. Waits (up to `wait`) until the listener is listening, so that
+    /// nothing committed after this returns is missed; `None` when it is not.
+    pub async fn subscribe(&self, wait: Duration) -> Option<broadcast::Receiver<Change>> {
+        self.inner.started.get_or_init(|| {
+            tokio::spawn(listen(self.inner.clone()));
+        });
+        let receiver = self.inner.changes.subscribe();
+        let mut listening = self.inner.listening.subscribe();
+        tokio::time::timeout(wait, listening.wait_for(|on| *on))
+            .await
+            .ok()?
+            .ok()?;
+        Some(receiver)
+    }
+
+    /// How many streams are open.
+    pub fn subscribers(&self) -> usize {
+        self.inner.changes.receiver_count()
+    }
+}
+
+/// Listens for good: reconnects after a failure, and then tells every stream to reload.
+async fn listen(inner: Arc<Inner>) {
+    let mut failures = 0u32;
+    loop {
+        let result = listen_once(&inner).await;
+        inner.listening.send_replace(false);
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "live updates interrupted; reconnecting");
+        }
+        let _ = inner.changes.send(Change::Resync);
+        failures = failures.saturating_add(1);
+        tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(20)))).await;
+    }
+}
+
+async fn listen_once(inner: &Inner) -> anyhow::Result<()> {
+    let pooled = inner.pool.get().await?;
+    // Out of the pool for good: a listening connection must never serve a request.
+    let mut conn: AsyncPgConnection = Object::take(pooled);
+    diesel::sql_query(format!("LISTEN {CHANNEL}"))
+        .execute(&mut conn)
+        .await?;
+    inner.listening.send_replace(true);
+    // Something may have changed while nobody listened.
+    let _ = inner.changes.send(Change::Resync);
+    let mut notifications = std::pin::pin!(conn.notifications_stream());
+    while let Some(notification) = notifications.next().await {
+        let notification = notification?;
+        if let Some(change) = Change::parse(&notification.payload) {
+            let _ = inner.changes.send(change);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_read_as_changes() {
+        assert_eq!(Change::parse("loan:42"), Some(Change::Loan(LoanId(42))));
+        assert_eq!(Change::parse("machines"), Some(Change::Machines));
+        assert_eq!(Change::parse("tasks"), Some(Change::Tasks));
+        assert_eq!(Change::parse("loan:x"), None);
+        assert_eq!(Change::parse(""), None);
+        assert!(Change::Loan(LoanId(1)).concerns_loan(LoanId(1)));
+        assert!(!Change::Loan(LoanId(2)).concerns_loan(LoanId(1)));
+        assert!(!Change::Machines.concerns_loan(LoanId(1)));
+        assert!(Change::Resync.concerns_loan(LoanId(1)));
+    }
+}

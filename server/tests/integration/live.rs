@@ -1,0 +1,198 @@
+//! Live updates pushed to open pages: a change committed to a loan reaches every open stream of
+//! that loan's page within 500 ms, with 500 streams open; other loans' streams stay quiet; the
+//! page then reads the change through its server function.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use app::server::events::{self, Event};
+use app::types::{EventKind, LoanId};
+use diesel_async::AsyncConnection;
+
+use crate::common::World;
+
+const STREAMS: usize = 500;
+
+/// Reads a stream until an event named `name` arrives; the time it did.
+async fn wait_for(response: &mut reqwest::Response, seen: &mut String, name: &str) -> Instant {
+    let marker = format!("event: {name}\n");
+    loop {
+        if let Some(at) = seen.find(&marker) {
+            seen.drain(..at + marker.len());
+            return Instant::now();
+        }
+        let chunk = response
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms() {
+    let w = World::new().await;
+    let mut spec = w.pool_spec("build");
+    spec.machines = 2;
+    w.add_pool(spec).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let site = w.web(true, &address.to_string());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(server::runtime::serve_http(
+        listener,
+        site.router.clone(),
+        stopped,
+    ));
+    let dana = site.sign_in("Dana", "developer").await;
+    let mut loans = Vec::new();
+    for _ in 0..2 {
+        let form = format!(
+            "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
+            crate::common::http::urlencode(crate::common::world::SSH_KEY)
+        );
+        let reply = site.call("/api/request_loan", Some(&dana), &form).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        loans.push(LoanId(reply.body.parse().unwrap()));
+    }
+    let (watched, other) = (loans[0], loans[1]);
+
+    // 500 pages open on the watched loan, one on the other; each waits until subscribed.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let open = |loan: LoanId| {
+        let (client, dana) = (client.clone(), dana.clone());
+        async move {
+            let mut response = client
+                .get(format!("http://{address}/live/loans/{loan}"))
+                .header("cookie", dana)
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let mut seen = String::new();
+            wait_for(&mut response, &mut seen, "ready").await;
+            (response, seen)
+        }
+    };
+    let mut pages = Vec::with_capacity(STREAMS);
+    for chunk in (0..STREAMS).collect::<Vec<_>>().chunks(50) {
+        let opened = futures::future::join_all(chunk.iter().map(|_| open(watched))).await;
+        pages.extend(opened);
+    }
+    let (mut quiet, mut quiet_seen) = open(other).await;
+    let receivers: Vec<_> = pages
+        .into_iter()
+        .map(|(mut response, mut seen)| {
+            tokio::spawn(async move { wait_for(&mut response, &mut seen, "changed").await })
+        })
+        .collect();
+    // Let the state of the world settle (the request's own changes were announced before the
+    // streams opened; nothing is pending now).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A step's output, committed.
+    let mut conn = w.conn().await;
+    let now = w.clock.now();
+    conn.transaction(async |c| {
+        events::record(
+            c,
+            watched,
+            now,
+            Event::new(EventKind::StepSucceeded, "Install the toolchain: done")
+                .output("toolchain 1.95 installed"),
+        )
+        .await
+    })
+    .await
+    .unwrap();
+    let committed = Instant::now();
+
+    let mut late = Vec::with_capacity(STREAMS);
+    for receiver in receivers {
+        let at = tokio::time::timeout(Duration::from_secs(10), receiver)
+            .await
+            .expect("every open page hears of the change")
+            .unwrap();
+        late.push(at.saturating_duration_since(committed));
+    }
+    late.sort();
+    println!(
+        "{STREAMS} streams: change seen after p50 {:?}, max {:?}",
+        late[STREAMS / 2],
+        late[STREAMS - 1]
+    );
+    assert!(
+        late[STREAMS - 1] <= Duration::from_millis(500),
+        "the slowest page heard of the change after {:?}",
+        late[STREAMS - 1]
+    );
+
+    // The other loan's page heard nothing.
+    let heard = tokio::time::timeout(
+        Duration::from_millis(300),
+        wait_for(&mut quiet, &mut quiet_seen, "changed"),
+    )
+    .await;
+    assert!(heard.is_err(), "another loan's page was told of the change");
+
+    // The page then reads the output through its server function.
+    let reply = site
+        .call(
+            "/api/get_loan",
+            Some(&dana),
+            &format!("id={watched}&polling=true"),
+        )
+        .await;
+    assert!(
+        reply.body.contains("toolchain 1.95 installed"),
+        "{}",
+        reply.body
+    );
+
+    stop.send(true).unwrap();
+    drop(quiet);
+    let _ = tokio::time::timeout(Duration::from_secs(15), serving).await;
+}
+
+#[tokio::test]
+async fn only_the_borrower_and_admins_may_follow_a_loan() {
+    let (_w, site) = crate::http::with_one_pool().await;
+    let dana = site.sign_in("Dana", "developer").await;
+    let form = format!(
+        "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
+        crate::common::http::urlencode(crate::common::world::SSH_KEY)
+    );
+    let id = site
+        .call("/api/request_loan", Some(&dana), &form)
+        .await
+        .body;
+    let eve = site.sign_in("Eve", "developer").await;
+    let rex = site.sign_in("Rex", "admin").await;
+    let path = format!("/live/loans/{id}");
+    assert_eq!(site.page(&path, None).await.status, 401);
+    assert_eq!(
+        site.page(&path, Some(&eve)).await.status,
+        404,
+        "like a loan that does not exist"
+    );
+    assert_eq!(
+        site.page("/live/loans/999999", Some(&dana)).await.status,
+        404
+    );
+    assert_eq!(site.page("/live/loans/x%27", Some(&dana)).await.status, 404);
+    for cookie in [&dana, &rex] {
+        let reply = site.page(&path, Some(cookie)).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+        assert!(reply.body.starts_with("event: ready"), "{}", reply.body);
+    }
+    assert_eq!(site.page("/live/admin", Some(&dana)).await.status, 403);
+    assert_eq!(site.page("/live/admin", None).await.status, 401);
+    assert_eq!(site.page("/live/admin", Some(&rex)).await.status, 200);
+}
