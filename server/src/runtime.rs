@@ -246,6 +246,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%bound, mode, "Loaner is listening");
         // Printed for people starting it by hand; tests read the address from here too.
         eprintln!("Loaner is running at http://{bound} ({mode})");
+        // Open pages' live streams end at shutdown, or the graceful shutdown would wait for
+        // every browser to close them.
+        let live = state.live.clone();
+        let mut closing = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = closing.wait_for(|s| *s).await;
+            live.close();
+        });
         let app = crate::http::router_with(state, sign_in);
         serve_http(listener, app, shutdown.clone()).await?;
         if let Some(worker) = worker {

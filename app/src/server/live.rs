@@ -65,6 +65,9 @@ struct Inner {
     pool: DbPool,
     changes: broadcast::Sender<Change>,
     listening: watch::Sender<bool>,
+    /// Turns true when the process shuts down: every stream ends, so the server's graceful
+    /// shutdown does not wait for pages left open.
+    closing: watch::Sender<bool>,
     started: OnceLock<()>,
 }
 
@@ -73,11 +76,13 @@ impl Live {
     pub fn new(pool: DbPool) -> Self {
         let (changes, _) = broadcast::channel(BACKLOG);
         let (listening, _) = watch::channel(false);
+        let (closing, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
                 pool,
                 changes,
                 listening,
+                closing,
                 started: OnceLock::new(),
             }),
         }
@@ -96,6 +101,16 @@ impl Live {
             .ok()?
             .ok()?;
         Some(receiver)
+    }
+
+    /// Ends every stream (the process is shutting down).
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Turns true when the streams must end.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
     }
 
     /// How many streams are open.

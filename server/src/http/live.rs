@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// How long a new stream waits for the process's listener before giving up (503).
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
@@ -107,18 +107,29 @@ async fn stream(
             .into_response();
     };
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("")) });
-    Sse::new(futures::StreamExt::chain(ready, events(changes, select)))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
-        .into_response()
+    let closing = state.live.closing();
+    Sse::new(futures::StreamExt::chain(
+        ready,
+        events(changes, closing, select),
+    ))
+    .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+    .into_response()
 }
 
+/// The `changed` events of one stream, until the process shuts down.
 fn events(
     changes: broadcast::Receiver<Change>,
+    closing: watch::Receiver<bool>,
     select: impl Fn(Change) -> Option<String> + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send {
-    futures::stream::unfold((changes, select), |(mut changes, select)| async move {
+    let start = (changes, closing, select);
+    futures::stream::unfold(start, |(mut changes, mut closing, select)| async move {
         loop {
-            let change = match changes.recv().await {
+            let received = tokio::select! {
+                received = changes.recv() => received,
+                _ = closing.wait_for(|closing| *closing) => return None,
+            };
+            let change = match received {
                 Ok(change) => change,
                 // Fell behind: some changes were dropped, so the page reloads everything.
                 Err(broadcast::error::RecvError::Lagged(_)) => Change::Resync,
@@ -126,7 +137,7 @@ fn events(
             };
             if let Some(data) = select(change) {
                 let event = Event::default().event("changed").data(data);
-                return Some((Ok(event), (changes, select)));
+                return Some((Ok(event), (changes, closing, select)));
             }
         }
     })

@@ -1,6 +1,6 @@
 //! Live updates pushed to open pages: a change committed to a loan reaches every open stream of
 //! that loan's page within 500 ms, with 500 streams open; other loans' streams stay quiet; the
-//! page then reads the change through its server function.
+//! page then reads the change through its server function; at shutdown every stream ends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,7 +39,16 @@ async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms()
     w.add_pool(spec).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let site = w.web(true, &address.to_string());
+    let config = server::config::Config {
+        dev_mode: Some(true),
+        ..Default::default()
+    };
+    let state = w.app_state(config, &address.to_string());
+    let live = state.live.clone();
+    let site = crate::common::http::Site {
+        router: server::http::router(state),
+        host: address.to_string(),
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let serving = tokio::spawn(server::runtime::serve_http(
         listener,
@@ -155,9 +164,19 @@ async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms()
         reply.body
     );
 
+    // At shutdown every stream ends, so the server stops with pages still open.
     stop.send(true).unwrap();
-    drop(quiet);
-    let _ = tokio::time::timeout(Duration::from_secs(15), serving).await;
+    live.close();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while quiet.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "an open stream outlived the shutdown");
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("the server stopped with pages open")
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
