@@ -170,7 +170,7 @@ pub fn app_state(
         .site_addr(bound)
         .build();
     Ok(AppState {
-        live: app::server::live::Live::new(pool.clone()),
+        live: app::server::live::Live::new(pool.clone(), config.limits.live_pages_per_person),
         db: pool,
         clock,
         site: Arc::new(site_settings(config, bound)?),

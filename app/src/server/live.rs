@@ -5,7 +5,8 @@
 //! something changed; the page then reads it through its server function, which checks who
 //! asks, as always.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use diesel_async::pooled_connection::deadpool::Object;
@@ -14,13 +15,16 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
 use super::DbPool;
-use crate::types::LoanId;
+use crate::types::{LoanId, UserId};
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "loaner_live";
 
 /// How many announcements a slow stream may fall behind before it is told to reload.
 const BACKLOG: usize = 4096;
+
+/// How many live pages one person may hold open at once (tabs, browsers), unless configured.
+pub const DEFAULT_STREAMS_PER_PERSON: usize = 20;
 
 /// One announcement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +73,34 @@ struct Inner {
     /// shutdown does not wait for pages left open.
     closing: watch::Sender<bool>,
     started: OnceLock<()>,
+    /// Open streams per person, and how many one may hold.
+    open: Mutex<HashMap<UserId, usize>>,
+    per_person: usize,
+}
+
+/// One person's open stream, counted until dropped.
+pub struct Ticket {
+    inner: Arc<Inner>,
+    user: UserId,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.inner.open.lock() {
+            if let Some(n) = open.get_mut(&self.user) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&self.user);
+                }
+            }
+        }
+    }
 }
 
 impl Live {
-    /// A hub on `pool`; it starts listening when the first page subscribes.
-    pub fn new(pool: DbPool) -> Self {
+    /// A hub on `pool` allowing `per_person` open streams to each person; it starts listening
+    /// when the first page subscribes.
+    pub fn new(pool: DbPool, per_person: usize) -> Self {
         let (changes, _) = broadcast::channel(BACKLOG);
         let (listening, _) = watch::channel(false);
         let (closing, _) = watch::channel(false);
@@ -84,6 +111,8 @@ impl Live {
                 listening,
                 closing,
                 started: OnceLock::new(),
+                open: Mutex::new(HashMap::new()),
+                per_person,
             }),
         }
     }
@@ -101,6 +130,25 @@ impl Live {
             .ok()?
             .ok()?;
         Some(receiver)
+    }
+
+    /// How many streams one person may hold open.
+    pub fn per_person(&self) -> usize {
+        self.inner.per_person
+    }
+
+    /// Counts a new stream of `user`'s; `None` when they already hold `per_person`.
+    pub fn admit(&self, user: UserId) -> Option<Ticket> {
+        let mut open = self.inner.open.lock().ok()?;
+        let n = open.entry(user).or_insert(0);
+        if *n >= self.inner.per_person {
+            return None;
+        }
+        *n += 1;
+        Some(Ticket {
+            inner: self.inner.clone(),
+            user,
+        })
     }
 
     /// Ends every stream (the process is shutting down).

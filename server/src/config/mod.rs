@@ -102,6 +102,8 @@ pub struct LimitsConfig {
     pub loan_requests_per_hour: u32,
     /// The largest request body, in KiB.
     pub body_kib: usize,
+    /// Live pages (event streams) one person may hold open at once.
+    pub live_pages_per_person: usize,
 }
 
 impl Default for LimitsConfig {
@@ -112,6 +114,7 @@ impl Default for LimitsConfig {
             link_views_per_minute: limits.link_views_per_minute,
             loan_requests_per_hour: limits.loan_requests_per_hour,
             body_kib: 64,
+            live_pages_per_person: app::server::live::DEFAULT_STREAMS_PER_PERSON,
         }
     }
 }
@@ -358,6 +361,10 @@ impl Config {
         anyhow::ensure!(
             (1..=10 * 1024).contains(&limits.body_kib),
             "limits.body_kib must be 1–10240"
+        );
+        anyhow::ensure!(
+            (1..=10_000).contains(&limits.live_pages_per_person),
+            "limits.live_pages_per_person must be 1–10000"
         );
         anyhow::ensure!(
             (1..=24 * 90).contains(&self.session_hours),

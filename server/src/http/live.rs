@@ -2,12 +2,14 @@
 //! borrower or an admin) and `/live/admin` for the admin dashboard. A stream says `ready` once it
 //! is subscribed, then `changed` whenever what its page shows changed (at most one event per
 //! change, with no data but the loan number), and a comment every 20 s so proxies keep it open.
-//! Following a stream does not count as use of the session, as polling did not.
+//! Following a stream does not count as use of the session, as polling did not; a stream ends
+//! when its session does (checked at most once a minute: before an event, or when idle), and one person may
+//! hold `limits.live_pages_per_person` streams at once (more: 429, naming the rule).
 
 use std::convert::Infallible;
 use std::time::Duration;
 
-use app::server::live::Change;
+use app::server::live::{Change, Ticket};
 use app::server::models::User;
 use app::server::{loans, sessions, AppState};
 use app::types::LoanId;
@@ -35,8 +37,8 @@ async fn loan(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let user = match caller(&state, &headers).await {
-        Ok(user) => user,
+    let (user, token) = match caller(&state, &headers).await {
+        Ok(caller) => caller,
         Err(status) => return status.into_response(),
     };
     // Anyone but the borrower and admins: exactly like a loan that does not exist.
@@ -50,20 +52,18 @@ async fn loan(
     if !visible {
         return StatusCode::NOT_FOUND.into_response();
     }
-    stream(&state, move |change| {
-        change.concerns_loan(id).then_some(id.to_string())
-    })
-    .await
+    let select = move |change: Change| change.concerns_loan(id).then_some(id.to_string());
+    stream(&state, user, token, select).await
 }
 
 /// The admin dashboard's stream: loans, machines and tasks.
 async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match caller(&state, &headers).await {
-        Ok(user) if user.is_admin() => {}
+    let (user, token) = match caller(&state, &headers).await {
+        Ok((user, token)) if user.is_admin() => (user, token),
         Ok(_) => return StatusCode::FORBIDDEN.into_response(),
         Err(status) => return status.into_response(),
-    }
-    stream(&state, |change| {
+    };
+    stream(&state, user, token, |change| {
         Some(match change {
             Change::Loan(id) => id.to_string(),
             Change::Machines => "machines".to_owned(),
@@ -74,17 +74,24 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     .await
 }
 
-/// The signed-in caller (without counting this as use of the session), or 401.
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<User, StatusCode> {
+/// The signed-in caller and their session token (without counting this as use of the
+/// session), or 401.
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<(User, String), StatusCode> {
     let token = sessions::token_from_headers(headers, state.site.cookie_name())
         .ok_or(StatusCode::UNAUTHORIZED)?;
+    let user = signed_in(state, &token).await?;
+    Ok((user, token))
+}
+
+/// The person whose session `token` is, while it lasts.
+async fn signed_in(state: &AppState, token: &str) -> Result<User, StatusCode> {
     let mut conn = state
         .conn()
         .await
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     sessions::find(
         &mut conn,
-        &token,
+        token,
         state.clock.now(),
         state.site.session_policy(),
         false,
@@ -94,11 +101,21 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<User, StatusCod
     .ok_or(StatusCode::UNAUTHORIZED)
 }
 
-/// A stream of `changed` events, one per change `select` keeps (its data).
+/// A stream of `changed` events, one per change `select` keeps (its data), for as long as the
+/// caller's session lasts (checked at most every `SESSION_CHECK`).
 async fn stream(
     state: &AppState,
+    user: User,
+    token: String,
     select: impl Fn(Change) -> Option<String> + Send + 'static,
 ) -> Response {
+    let Some(ticket) = state.live.admit(user.id) else {
+        let message = format!(
+            "Refused by the rule \"live pages per person\": you already have {} live pages open. Close some tabs; pages beyond that stop updating by themselves.",
+            state.live.per_person()
+        );
+        return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+    };
     let Some(changes) = state.live.subscribe(SUBSCRIBE_WAIT).await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -107,27 +124,72 @@ async fn stream(
             .into_response();
     };
     let ready = futures::stream::once(async { Ok(Event::default().event("ready").data("")) });
-    let closing = state.live.closing();
-    Sse::new(futures::StreamExt::chain(
-        ready,
-        events(changes, closing, select),
-    ))
-    .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
-    .into_response()
+    let follow = Follow {
+        changes,
+        closing: state.live.closing(),
+        state: state.clone(),
+        token,
+        checked_at: state.clock.now(),
+        _ticket: ticket,
+    };
+    Sse::new(futures::StreamExt::chain(ready, events(follow, select)))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+        .into_response()
 }
 
-/// The `changed` events of one stream, until the process shuts down.
-fn events(
+/// How often an idle stream checks that its session still lasts.
+const SESSION_CHECK: Duration = Duration::from_secs(60);
+
+/// What one open stream holds.
+struct Follow {
     changes: broadcast::Receiver<Change>,
     closing: watch::Receiver<bool>,
+    state: AppState,
+    token: String,
+    /// When the session was last found valid (at the start: just now).
+    checked_at: chrono::DateTime<chrono::Utc>,
+    /// Counts the stream against its person's limit until it ends.
+    _ticket: Ticket,
+}
+
+impl Follow {
+    async fn session_lasts(&mut self) -> bool {
+        let lasts = signed_in(&self.state, &self.token).await.is_ok();
+        if lasts {
+            self.checked_at = self.state.clock.now();
+        }
+        lasts
+    }
+
+    /// Whether the session was checked less than `SESSION_CHECK` ago, or lasts now. Checking at
+    /// most once a minute keeps a change's fan-out to many pages free of database reads.
+    async fn session_recently_valid(&mut self) -> bool {
+        let fresh = chrono::Duration::from_std(SESSION_CHECK).unwrap_or(chrono::Duration::MAX);
+        self.state.clock.now() - self.checked_at < fresh || self.session_lasts().await
+    }
+}
+
+/// The `changed` events of one stream, until the process shuts down or the session ends.
+fn events(
+    follow: Follow,
     select: impl Fn(Change) -> Option<String> + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send {
-    let start = (changes, closing, select);
-    futures::stream::unfold(start, |(mut changes, mut closing, select)| async move {
+    futures::stream::unfold((follow, select), |(mut follow, select)| async move {
         loop {
-            let received = tokio::select! {
-                received = changes.recv() => received,
-                _ = closing.wait_for(|closing| *closing) => return None,
+            if *follow.closing.borrow() {
+                return None;
+            }
+            let next = tokio::select! {
+                received = follow.changes.recv() => Some(received),
+                _ = follow.closing.changed() => return None,
+                _ = tokio::time::sleep(SESSION_CHECK) => None,
+            };
+            let Some(received) = next else {
+                // Quiet for a while: is anyone still signed in here?
+                if !follow.session_lasts().await {
+                    return None;
+                }
+                continue;
             };
             let change = match received {
                 Ok(change) => change,
@@ -135,10 +197,15 @@ fn events(
                 Err(broadcast::error::RecvError::Lagged(_)) => Change::Resync,
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            if let Some(data) = select(change) {
-                let event = Event::default().event("changed").data(data);
-                return Some((Ok(event), (changes, closing, select)));
+            let Some(data) = select(change) else {
+                continue;
+            };
+            // A signed-out or ended session hears nothing more.
+            if !follow.session_recently_valid().await {
+                return None;
             }
+            let event = Event::default().event("changed").data(data);
+            return Some((Ok(event), (follow, select)));
         }
     })
 }

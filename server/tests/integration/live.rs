@@ -39,8 +39,13 @@ async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms()
     w.add_pool(spec).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    // 500 pages of one borrower: above the default per-person limit, which a site may raise.
     let config = server::config::Config {
         dev_mode: Some(true),
+        limits: server::config::LimitsConfig {
+            live_pages_per_person: STREAMS + 10,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let state = w.app_state(config, &address.to_string());
@@ -214,4 +219,81 @@ async fn only_the_borrower_and_admins_may_follow_a_loan() {
     assert_eq!(site.page("/live/admin", Some(&dana)).await.status, 403);
     assert_eq!(site.page("/live/admin", None).await.status, 401);
     assert_eq!(site.page("/live/admin", Some(&rex)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_stream_ends_with_its_session_and_one_person_may_hold_twenty() {
+    use axum::body::Body;
+    use axum::http::Method;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let (w, site) = crate::http::with_one_pool().await;
+    let dana = site.sign_in("Dana", "developer").await;
+    let form = format!(
+        "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
+        crate::common::http::urlencode(crate::common::world::SSH_KEY)
+    );
+    let id: LoanId = LoanId(
+        site.call("/api/request_loan", Some(&dana), &form)
+            .await
+            .body
+            .parse()
+            .unwrap(),
+    );
+    let open = |cookie: String| {
+        let site = site.clone();
+        async move {
+            let request = site
+                .request(Method::GET, &format!("/live/loans/{id}"))
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap();
+            site.router.clone().oneshot(request).await.unwrap()
+        }
+    };
+
+    // Twenty live pages, then a refusal naming the rule; closing one admits another.
+    let mut held = Vec::new();
+    for _ in 0..app::server::live::DEFAULT_STREAMS_PER_PERSON {
+        let response = open(dana.clone()).await;
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    let refused = open(dana.clone()).await;
+    assert_eq!(refused.status(), 429);
+    let text = refused.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("live pages per person"));
+    held.pop();
+    let mut stream = open(dana.clone()).await.into_body();
+    assert!(stream.frame().await.is_some(), "the ready event");
+    drop(held);
+
+    // Her sessions ended (signed out everywhere, or ended by an admin): a stream checks its
+    // session at most once a minute, so a minute on, the next change ends the stream instead of
+    // reaching it.
+    w.sql()
+        .await
+        .batch_execute("DELETE FROM sessions")
+        .await
+        .unwrap();
+    w.clock.advance(chrono::Duration::seconds(61));
+    let mut conn = w.conn().await;
+    let now = w.clock.now();
+    conn.transaction(async |c| {
+        events::record(
+            c,
+            id,
+            now,
+            Event::new(EventKind::StepSucceeded, "after sign-out"),
+        )
+        .await
+    })
+    .await
+    .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), stream.frame())
+        .await
+        .expect("the stream ends");
+    let heard = next.and_then(|f| f.ok()).and_then(|f| f.into_data().ok());
+    assert!(heard.is_none(), "a signed-out session heard: {heard:?}");
 }
