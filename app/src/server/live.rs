@@ -161,13 +161,10 @@ impl Live {
         self.inner.closing.subscribe()
     }
 
-    /// How many streams are open.
-    pub fn subscribers(&self) -> usize {
-        self.inner.changes.receiver_count()
-    }
 }
 
-/// Listens for good: reconnects after a failure, and then tells every stream to reload.
+/// Listens for good: reconnects after a failure (every stream is told to reload once the
+/// listener is back, by `listen_once`).
 async fn listen(inner: Arc<Inner>) {
     let mut failures = 0u32;
     loop {
@@ -176,7 +173,6 @@ async fn listen(inner: Arc<Inner>) {
         if let Err(err) = result {
             tracing::warn!(error = %err, "live updates interrupted; reconnecting");
         }
-        let _ = inner.changes.send(Change::Resync);
         failures = failures.saturating_add(1);
         tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(20)))).await;
     }
