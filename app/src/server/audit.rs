@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::models::{AuditEntry, User};
@@ -21,15 +21,9 @@ pub async fn stamp(
     actor: Option<&User>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::sql_query(
-        "SELECT set_config('loaner.actor_id', $1, true), set_config('loaner.actor', $2, true), set_config('loaner.now', $3, true)",
-    )
-    .bind::<Text, _>(actor.map(|u| u.id.to_string()).unwrap_or_default())
-    .bind::<Text, _>(actor.map(|u| u.name.clone()).unwrap_or_default())
-    .bind::<Text, _>(now.to_rfc3339())
-    .execute(conn)
-    .await?;
-    Ok(())
+    let actor_id = actor.map(|u| u.id.to_string()).unwrap_or_default();
+    let actor_name = actor.map(|u| u.name.as_str()).unwrap_or_default();
+    set_actor(conn, &actor_id, actor_name, now).await
 }
 
 /// Names an actor that is not a person (`inventory sync (inventory.toml)`) and the time for
@@ -39,11 +33,27 @@ pub async fn stamp_as(
     actor_name: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::sql_query(
-        "SELECT set_config('loaner.actor_id', '', true), set_config('loaner.actor', $1, true), set_config('loaner.now', $2, true)",
-    )
-    .bind::<Text, _>(actor_name)
-    .bind::<Text, _>(now.to_rfc3339())
+    set_actor(conn, "", actor_name, now).await
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `set_config`: a setting for the session, or only the transaction (`is_local`).
+    fn set_config(setting_name: Text, new_value: Text, is_local: Bool) -> Text;
+}
+
+/// Sets what the audit triggers read. One prepared statement, kept by the connection (raw SQL
+/// would be prepared afresh on every transaction: a round trip more).
+async fn set_actor(
+    conn: &mut AsyncPgConnection,
+    actor_id: &str,
+    actor_name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::select((
+        set_config("loaner.actor_id", actor_id, true),
+        set_config("loaner.actor", actor_name, true),
+        set_config("loaner.now", now.to_rfc3339(), true),
+    ))
     .execute(conn)
     .await?;
     Ok(())

@@ -160,7 +160,6 @@ impl Live {
     pub fn closing(&self) -> watch::Receiver<bool> {
         self.inner.closing.subscribe()
     }
-
 }
 
 /// Listens for good: reconnects after a failure (every stream is told to reload once the

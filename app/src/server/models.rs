@@ -203,8 +203,11 @@ pub struct Loan {
     pub decision_reason: Option<String>,
 }
 
+// `treat_none_as_default_value = false` (here and on the other rows written on every request):
+// `None` is written as NULL, which is these columns' only default anyway, so the INSERT's text never
+// changes and the connection keeps it prepared instead of preparing it again (a round trip more).
 #[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = loans)]
+#[diesel(table_name = loans, treat_none_as_default_value = false)]
 pub struct NewLoan {
     pub user_id: UserId,
     pub pool_id: PoolId,
@@ -233,7 +236,7 @@ pub struct LoanEvent {
 }
 
 #[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = loan_events)]
+#[diesel(table_name = loan_events, treat_none_as_default_value = false)]
 pub struct NewLoanEvent {
     pub loan_id: LoanId,
     pub at: DateTime<Utc>,
@@ -264,7 +267,7 @@ pub struct JobRow {
 }
 
 #[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = jobs)]
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
 pub struct NewJob {
     pub kind: JobKind,
     pub lane: Lane,
@@ -299,7 +302,7 @@ impl Email {
 }
 
 #[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = super::schema::emails)]
+#[diesel(table_name = super::schema::emails, treat_none_as_default_value = false)]
 pub struct NewEmail {
     pub kind: MailKind,
     pub loan_id: Option<LoanId>,
