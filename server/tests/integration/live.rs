@@ -14,6 +14,17 @@ use crate::common::World;
 
 const STREAMS: usize = 500;
 
+/// A loan of the `build` pool for whoever `cookie` signs in, requested as the form sends it.
+async fn borrow(site: &crate::common::http::Site, cookie: &str) -> LoanId {
+    let form = format!(
+        "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
+        crate::common::http::urlencode(crate::common::world::SSH_KEY)
+    );
+    let reply = site.call("/api/request_loan", Some(cookie), &form).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    LoanId(reply.body.parse().unwrap())
+}
+
 /// Reads a stream until an event named `name` arrives; the time it did.
 async fn wait_for(response: &mut reqwest::Response, seen: &mut String, name: &str) -> Instant {
     let marker = format!("event: {name}\n");
@@ -63,13 +74,7 @@ async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms()
     let dana = site.sign_in("Dana", "developer").await;
     let mut loans = Vec::new();
     for _ in 0..2 {
-        let form = format!(
-            "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
-            crate::common::http::urlencode(crate::common::world::SSH_KEY)
-        );
-        let reply = site.call("/api/request_loan", Some(&dana), &form).await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        loans.push(LoanId(reply.body.parse().unwrap()));
+        loans.push(borrow(&site, &dana).await);
     }
     let (watched, other) = (loans[0], loans[1]);
 
@@ -188,14 +193,7 @@ async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms()
 async fn only_the_borrower_and_admins_may_follow_a_loan() {
     let (_w, site) = crate::http::with_one_pool().await;
     let dana = site.sign_in("Dana", "developer").await;
-    let form = format!(
-        "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
-        crate::common::http::urlencode(crate::common::world::SSH_KEY)
-    );
-    let id = site
-        .call("/api/request_loan", Some(&dana), &form)
-        .await
-        .body;
+    let id = borrow(&site, &dana).await;
     let eve = site.sign_in("Eve", "developer").await;
     let rex = site.sign_in("Rex", "admin").await;
     let path = format!("/live/loans/{id}");
@@ -230,17 +228,7 @@ async fn a_stream_ends_with_its_session_and_one_person_may_hold_twenty() {
 
     let (w, site) = crate::http::with_one_pool().await;
     let dana = site.sign_in("Dana", "developer").await;
-    let form = format!(
-        "pool=build&reason=Live&bug_ref=&duration_hours=4&ssh_public_key={}",
-        crate::common::http::urlencode(crate::common::world::SSH_KEY)
-    );
-    let id: LoanId = LoanId(
-        site.call("/api/request_loan", Some(&dana), &form)
-            .await
-            .body
-            .parse()
-            .unwrap(),
-    );
+    let id = borrow(&site, &dana).await;
     let open = |cookie: String| {
         let site = site.clone();
         async move {
