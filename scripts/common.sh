@@ -65,18 +65,27 @@ apt_install() {
 # folder. When the WASM, the stylesheet and the public files are what the last build saw, the
 # bindings, optimisation and compression are skipped (a second `scripts/run` starts in seconds).
 build_site() {
-  local profile=$1 wasm out=target/site
+  local profile=$1 out=target/site dir
+  # Three bundles from one crate: the people's pages' (`loaner`), the admin pages'
+  # (`loaner_admin`, the `admin` feature) and the pool and machine editors' (`loaner_inventory`),
+  # so a borrower downloads no admin code and no page downloads another's.
+  local cargo_args=(--locked -p frontend --target wasm32-unknown-unknown)
   if [ "$profile" = release ]; then
-    step "Building the browser bundle (WASM, size-optimised)"
-    cargo build --locked -p frontend --target wasm32-unknown-unknown --profile wasm-release
-    wasm=target/wasm32-unknown-unknown/wasm-release/frontend.wasm
+    step "Building the browser bundles (WASM, size-optimised)"
+    cargo_args+=(--profile wasm-release)
+    dir=target/wasm32-unknown-unknown/wasm-release
   else
-    step "Building the browser bundle (WASM, debug)"
-    cargo build --locked -p frontend --target wasm32-unknown-unknown
-    wasm=target/wasm32-unknown-unknown/debug/frontend.wasm
+    step "Building the browser bundles (WASM, debug)"
+    dir=target/wasm32-unknown-unknown/debug
   fi
+  cargo build "${cargo_args[@]}" --features admin
+  cp "$dir/frontend.wasm" "$dir/loaner_admin.wasm"
+  cargo build "${cargo_args[@]}" --features inventory
+  cp "$dir/frontend.wasm" "$dir/loaner_inventory.wasm"
+  cargo build "${cargo_args[@]}"
+  cp "$dir/frontend.wasm" "$dir/loaner.wasm"
   local stamp
-  stamp=$( { echo "$profile $(wasm_bindgen_version)"; sha256sum "$wasm" style/main.css scripts/common.sh;
+  stamp=$( { echo "$profile $(wasm_bindgen_version)"; sha256sum "$dir"/loaner*.wasm style/main.css scripts/common.sh;
              find public -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64)
   if [ -f "$out/pkg/current" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ] \
      && [ -d "$out/pkg/$(cat "$out/pkg/current")" ]; then
@@ -86,19 +95,22 @@ build_site() {
   local tmp=$out/pkg.new
   rm -rf "$tmp"
   mkdir -p "$tmp"
-  wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name loaner "$wasm"
-  if [ "$profile" = release ]; then
-    local wasm_opt=end2end/node_modules/.bin/wasm-opt
-    if [ -x "$wasm_opt" ]; then
-      "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-        "$tmp/loaner_bg.wasm" -o "$tmp/loaner_bg.wasm"
-    else
-      echo "wasm-opt not found (run: cd end2end && npm ci); the bundle stays unoptimised" >&2
+  local name
+  for name in loaner loaner_admin loaner_inventory; do
+    wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name "$name" "$dir/$name.wasm"
+    if [ "$profile" = release ]; then
+      local wasm_opt=end2end/node_modules/.bin/wasm-opt
+      if [ -x "$wasm_opt" ]; then
+        "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+          "$tmp/${name}_bg.wasm" -o "$tmp/${name}_bg.wasm"
+      else
+        echo "wasm-opt not found (run: cd end2end && npm ci); the bundle stays unoptimised" >&2
+      fi
     fi
-  fi
+  done
   cp style/main.css "$tmp/loaner.css"
   local hash
-  hash=$(cd "$tmp" && sha256sum loaner.js loaner_bg.wasm loaner.css | sha256sum | cut -c1-16)
+  hash=$(cd "$tmp" && sha256sum ./*.js ./*.wasm loaner.css | sha256sum | cut -c1-16)
   # Compressed once, at the highest settings, instead of on every request.
   node -e '
     const fs = require("fs"), zlib = require("zlib");
@@ -108,7 +120,7 @@ build_site() {
         [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
         [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } }));
       fs.writeFileSync(file + ".gz", zlib.gzipSync(data, { level: 9 }));
-    }' "$tmp/loaner.js" "$tmp/loaner_bg.wasm" "$tmp/loaner.css"
+    }' "$tmp"/*.js "$tmp"/*.wasm "$tmp/loaner.css"
   rm -rf "$out/pkg"
   mkdir -p "$out/pkg"
   mv "$tmp" "$out/pkg/$hash"

@@ -1,15 +1,38 @@
 //! How times and durations read, on the pages and in emails.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+// Written out rather than with `format("%Y-…")`: chrono's format-string machinery is a few
+// kilobytes of the browser bundle, and these two are all the pages need.
 
 /// "2026-11-21 14:03 UTC".
 pub fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
 }
 
 /// "14:03:07", for timeline entries.
 pub fn clock(at: DateTime<Utc>) -> String {
-    at.format("%H:%M:%S").to_string()
+    format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
+}
+
+/// "Nov 21, 14:03:07", for timeline entries after the first day.
+pub fn day_and_clock(at: DateTime<Utc>) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {:02}, {}",
+        MONTHS[at.month0() as usize],
+        at.day(),
+        clock(at)
+    )
 }
 
 /// "in 3 h 20 min", "5 min ago", "in 2 days".
@@ -57,5 +80,15 @@ mod tests {
         assert_eq!(relative(now + Duration::hours(23), now), "in 23 h");
         assert_eq!(relative(now + Duration::days(6), now), "in 6 days");
         assert_eq!(relative(now - Duration::seconds(5), now), "just now");
+    }
+
+    #[test]
+    fn times_read_as_utc_with_padded_fields() {
+        let at = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(when(at), "2026-03-04 05:06 UTC");
+        assert_eq!(clock(at), "05:06:07");
+        assert_eq!(day_and_clock(at), "Mar 04, 05:06:07");
     }
 }

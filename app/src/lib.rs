@@ -41,7 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <link rel="stylesheet" href=format!("/{}/loaner.css", options.site_pkg_dir) />
-                <HydrationScripts options />
+                <BrowserBundle options=options.clone() />
                 <MetaTags />
             </head>
             <body>
@@ -49,6 +49,36 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The bundle a page's islands are in, when it is not the people's pages' (`loaner`).
+fn bundle_for(path: &str) -> Option<&'static str> {
+    let editor = |list: &str| {
+        path.strip_prefix(list)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rest| !rest.is_empty())
+    };
+    if editor("/admin/pools") || editor("/admin/machines") {
+        Some("loaner_inventory")
+    } else if path == "/admin" || path.starts_with("/admin/") {
+        Some("loaner_admin")
+    } else {
+        None
+    }
+}
+
+/// The script that loads the page's browser bundle and hydrates its islands. The admin pages
+/// have a bundle of their own (`loaner_admin`, built from `frontend` with its `admin` feature),
+/// so the people's pages download none of the admin pages' code.
+#[component]
+fn BrowserBundle(options: LeptosOptions) -> impl IntoView {
+    let mut options = options;
+    let here = components::browser::current_path();
+    let path = here.split('?').next().unwrap_or_default();
+    if let Some(bundle) = bundle_for(path) {
+        options.output_name = std::sync::Arc::from(bundle);
+    }
+    view! { <HydrationScripts options islands=true /> }
 }
 
 #[component]

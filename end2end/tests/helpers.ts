@@ -29,20 +29,27 @@ export function person(prefix: string) {
  * Makes `page.goto` wait until the page is hydrated (interactive), so a test never clicks a
  * button whose handler is not attached yet, and fails the test if the page's
  * Content-Security-Policy refused anything it loads or runs (an inline script without the nonce,
- * an inline style).
+ * an inline style), or if the browser code failed (a panic, e.g. an island that did not match
+ * the HTML the server sent).
  */
 export function waitForHydration(page: Page) {
   const refused: string[] = [];
+  const failed: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error' && /Content Security Policy|Refused to/i.test(message.text())) {
       refused.push(message.text());
     }
+    if (message.type() === 'error' && /panicked at|hydration error/i.test(message.text())) {
+      failed.push(message.text());
+    }
   });
+  page.on('pageerror', (error) => failed.push(error.message));
   const goto = page.goto.bind(page);
   page.goto = async (url: string, options?: Parameters<Page['goto']>[1]) => {
     const response = await goto(url, options);
     await page.waitForSelector('body[data-hydrated]', { state: 'attached', timeout: 30_000 });
     expect(refused, `the page's security policy refused something on ${url}`).toEqual([]);
+    expect(failed, `the browser code failed on ${url}`).toEqual([]);
     return response;
   };
 }

@@ -2,7 +2,6 @@
 
 use chrono::Utc;
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use super::badges::LoanBadge;
 use crate::format;
@@ -22,7 +21,7 @@ pub fn LoanTable(loans: Vec<LoanSummary>, #[prop(optional)] show_borrower: bool)
             };
             view! {
                 <tr data-loan=loan.id.0>
-                    <td><A href=href.clone()>{format!("#{}", loan.id)}</A></td>
+                    <td><a href=href.clone()>{format!("#{}", loan.id)}</a></td>
                     <td>{loan.pool_name.clone()}</td>
                     <td>{loan.machine_fqdn.clone().map(|f| view! { <code>{f}</code> })}</td>
                     {show_borrower.then(|| view! {

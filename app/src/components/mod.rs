@@ -1,6 +1,7 @@
 //! Pieces several pages share.
 
 pub mod badges;
+pub mod browser;
 pub mod fields;
 pub mod layout;
 pub mod live;

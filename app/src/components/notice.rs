@@ -1,8 +1,8 @@
 //! Messages in place of a page's content: errors, sign-in needed, nothing here yet.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
+use crate::components::browser::current_path;
 use crate::error::AppError;
 
 /// Shows an error the way a person can act on it.
@@ -11,16 +11,12 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
     match error {
         AppError::Unauthorized => {
             // Back to this page after signing in.
-            let here = leptos_router::hooks::use_location();
-            let href = move || {
-                let path = format!("{}{}", here.pathname.get(), here.search.get());
-                crate::rules::validate::login_path(&path)
-            };
+            let href = crate::rules::validate::login_path(&current_path());
             view! {
                 <div class="notice notice-info">
                     <h2>"Please sign in"</h2>
                     <p>"You need to be signed in to see this page."</p>
-                    <A href=href attr:class="button">"Sign in"</A>
+                    <a href=href class="button">"Sign in"</a>
                 </div>
             }
             .into_any()

@@ -38,7 +38,7 @@ pub fn Timeline(events: Vec<LoanEventView>) -> impl IntoView {
             let stamp = if Some(event.at.date_naive()) == first_day {
                 format::clock(event.at)
             } else {
-                event.at.format("%b %d, %H:%M:%S").to_string()
+                format::day_and_clock(event.at)
             };
             let (glyph, tone) = icon(event.kind);
             let actor = event.actor.clone().map(|a| view! { <span class="tl-actor">{a}</span> });

@@ -12,12 +12,6 @@ use crate::types::SessionRow;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let end_one = ServerAction::<EndMySession>::new();
-    let end_others = ServerAction::<EndOtherSessions>::new();
-    let sessions = Resource::new(
-        move || (end_one.version().get(), end_others.version().get()),
-        |_| my_sessions(),
-    );
     let session = use_session().0;
     let who =
         move || {
@@ -31,16 +25,6 @@ pub fn AccountPage() -> impl IntoView {
             }
         })
         };
-    let ended = move || {
-        end_others.value().get().and_then(Result::ok).map(|n| {
-            let text = match n {
-                0 => "There were no other sessions to end.".to_owned(),
-                1 => "Ended 1 other session.".to_owned(),
-                n => format!("Ended {n} other sessions."),
-            };
-            view! { <p class="notice notice-good" role="status">{text}</p> }
-        })
-    };
     view! {
         <Title text="Your account" />
         <div class="page-head">
@@ -52,6 +36,34 @@ pub fn AccountPage() -> impl IntoView {
         <Transition fallback=|| ()>{who}</Transition>
         <h2>"Signed-in sessions"</h2>
         <p class="hint">"Each browser you signed in with. A session ends when you sign out there, after a while unused, or when you end it here."</p>
+        <Sessions />
+    }
+}
+
+/// The sessions and their buttons hydrate on their own (an island).
+#[cfg_attr(
+    not(any(feature = "admin-bundle", feature = "inventory-bundle")),
+    island
+)]
+#[cfg_attr(any(feature = "admin-bundle", feature = "inventory-bundle"), component)]
+fn Sessions() -> impl IntoView {
+    let end_one = ServerAction::<EndMySession>::new();
+    let end_others = ServerAction::<EndOtherSessions>::new();
+    let sessions = Resource::new(
+        move || (end_one.version().get(), end_others.version().get()),
+        |_| my_sessions(),
+    );
+    let ended = move || {
+        end_others.value().get().and_then(Result::ok).map(|n| {
+            let text = match n {
+                0 => "There were no other sessions to end.".to_owned(),
+                1 => "Ended 1 other session.".to_owned(),
+                n => format!("Ended {n} other sessions."),
+            };
+            view! { <p class="notice notice-good" role="status">{text}</p> }
+        })
+    };
+    view! {
         {ended}
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || sessions.get().map(|result| match result {

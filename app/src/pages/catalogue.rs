@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 use crate::api::catalogue::list_pools;
 use crate::components::notice::ErrorNotice;
@@ -75,7 +74,7 @@ fn PoolCardView(pool: PoolCard) -> impl IntoView {
                 <meter class="meter" min="0" max="100" value=free_pct aria-label=availability.clone()></meter>
                 <span class="free-count" data-testid="free-count" data-free=pool.free>{availability}</span>
             </div>
-            <A href=href attr:class="button button-block">"Request a machine"</A>
+            <a href=href class="button button-block">"Request a machine"</a>
         </article>
     }
 }

@@ -4,7 +4,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::links::{get_link, UseLink};
@@ -17,30 +16,45 @@ use crate::types::{LinkAction, LinkStatus, LinkView};
 #[component]
 pub fn LinkPage() -> impl IntoView {
     let params = use_params_map();
-    let token = move || params.read().get("token").unwrap_or_default();
-    let use_link = ServerAction::<UseLink>::new();
-    let link = Resource::new(
-        move || (token(), use_link.version().get()),
-        |(t, _)| get_link(t),
-    );
+    let token = params.read_untracked().get("token").unwrap_or_default();
     view! {
         <Title text="Confirm" />
         <Meta name="robots" content="noindex, nofollow" />
         <div class="narrow">
+            <Confirm token />
+        </div>
+    }
+}
+
+/// The card and its button hydrate on their own (an island); the button works before that too.
+#[cfg_attr(
+    not(any(feature = "admin-bundle", feature = "inventory-bundle")),
+    island
+)]
+#[cfg_attr(any(feature = "admin-bundle", feature = "inventory-bundle"), component)]
+fn Confirm(token: String) -> impl IntoView {
+    let use_link = ServerAction::<UseLink>::new();
+    let link = Resource::new(
+        {
+            let token = token.clone();
+            move || (token.clone(), use_link.version().get())
+        },
+        |(t, _)| get_link(t),
+    );
+    view! {
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || link.get().map(|result| match result {
-                    Ok(view) => view! { <LinkCard view token=token() use_link /> }.into_any(),
+                    Ok(view) => view! { <LinkCard view token=token.clone() use_link /> }.into_any(),
                     Err(AppError::NotFound(_)) => view! {
                         <div class="notice notice-bad" data-testid="link-unknown">
                             <h2>"This link is not valid"</h2>
                             <p>"Check that the whole link was copied from the email. You can always return or extend a loan from its page after signing in."</p>
-                            <A href="/loans" attr:class="button">"My loans"</A>
+                            <a href="/loans" class="button">"My loans"</a>
                         </div>
                     }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 })}
             </Transition>
-        </div>
     }
 }
 
@@ -106,7 +120,7 @@ fn LinkCard(view: LinkView, token: String, use_link: ServerAction<UseLink>) -> i
         LinkStatus::Used(at) => {
             let outcome = match view.action {
                 LinkAction::Return | LinkAction::Approve | LinkAction::Deny => {
-                    format!("The loan is now {}.", view.loan_state.label().to_lowercase())
+                    format!("The loan is now {}.", view.loan_state.label().to_ascii_lowercase())
                 }
                 LinkAction::Extend => match view.expires_at {
                     Some(end) => format!("The loan now ends {}.", format::when(end)),
@@ -141,7 +155,7 @@ fn LinkCard(view: LinkView, token: String, use_link: ServerAction<UseLink>) -> i
         <div class="card" data-testid="link-card">
             {facts}
             {body}
-            <p class="hint"><A href=format!("/loans/{}", view.loan_id)>"Open the loan"</A>" (sign-in needed)"</p>
+            <p class="hint"><a href=format!("/loans/{}", view.loan_id)>"Open the loan"</a>" (sign-in needed)"</p>
         </div>
     }
 }

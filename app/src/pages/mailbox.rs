@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::{get_mail, list_mail};
@@ -48,7 +47,7 @@ fn MailTable(rows: Vec<MailSummary>) -> impl IntoView {
                 <tr data-mail=m.id.0 data-kind=m.kind.as_str()>
                     <td class="nowrap">{format::when(m.created_at)}</td>
                     <td>{m.recipients.join(", ")}</td>
-                    <td><A href=format!("/admin/mailbox/{}", m.id)>{m.subject.clone()}</A></td>
+                    <td><a href=format!("/admin/mailbox/{}", m.id)>{m.subject.clone()}</a></td>
                     <td><span class="badge badge-info">{m.kind.label()}</span></td>
                     <td class="muted">{status}</td>
                 </tr>
@@ -78,7 +77,7 @@ pub fn MailPage() -> impl IntoView {
     let mail = Resource::new(id, get_mail);
     view! {
         <Title text="Message" />
-        <p class="crumbs"><A href="/admin/mailbox">"Mailbox"</A>" / message"</p>
+        <p class="crumbs"><a href="/admin/mailbox">"Mailbox"</a>" / message"</p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || mail.get().map(|result| match result {
                 Ok(mail) => view! { <Message mail /> }.into_any(),

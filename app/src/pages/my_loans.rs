@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 use crate::api::loans::my_loans;
 use crate::components::loan_table::LoanTable;
@@ -18,13 +17,13 @@ pub fn MyLoansPage() -> impl IntoView {
                 <h1>"My loans"</h1>
                 <p class="lead">"Machines you have borrowed, newest first."</p>
             </div>
-            <A href="/" attr:class="button">"Borrow another"</A>
+            <a href="/" class="button">"Borrow another"</a>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || loans.get().map(|result| match result {
                 Ok(loans) if loans.is_empty() => view! {
                     <div class="notice notice-info">
-                        <p>"You have not borrowed anything yet. "<A href="/">"Pick a machine type"</A>" to start."</p>
+                        <p>"You have not borrowed anything yet. "<a href="/">"Pick a machine type"</a>" to start."</p>
                     </div>
                 }.into_any(),
                 Ok(loans) => view! { <LoanTable loans /> }.into_any(),

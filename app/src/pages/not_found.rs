@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -15,7 +14,7 @@ pub fn NotFound() -> impl IntoView {
         <div class="notice notice-info">
             <h2>"Nothing here"</h2>
             <p>"This address does not lead to a page of Loaner."</p>
-            <A href="/" attr:class="button">"Back to the catalogue"</A>
+            <a href="/" class="button">"Back to the catalogue"</a>
         </div>
     }
 }

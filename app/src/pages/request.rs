@@ -2,11 +2,11 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::api::catalogue::get_request_form;
 use crate::api::loans::RequestLoan;
+use crate::components::browser;
 use crate::components::notice::{ErrorNotice, FieldMessage};
 use crate::error::AppError;
 use crate::rules::policy::format_hours;
@@ -28,14 +28,18 @@ pub fn RequestPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The form hydrates on its own (an island); the page around it is only rendered.
+#[cfg_attr(
+    not(any(feature = "admin-bundle", feature = "inventory-bundle")),
+    island
+)]
+#[cfg_attr(any(feature = "admin-bundle", feature = "inventory-bundle"), component)]
 fn RequestForm(info: RequestFormInfo) -> impl IntoView {
     let request = ServerAction::<RequestLoan>::new();
     let error = Signal::derive(move || request.value().get().and_then(Result::err));
-    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(id)) = request.value().get() {
-            navigate(&format!("/loans/{id}"), Default::default());
+            browser::go(&format!("/loans/{id}"));
         }
     });
     let pool = info.pool;
@@ -64,7 +68,7 @@ fn RequestForm(info: RequestFormInfo) -> impl IntoView {
     view! {
         <div class="page-head">
             <div>
-                <p class="crumbs"><A href="/">"Catalogue"</A>" / "{pool.name.clone()}</p>
+                <p class="crumbs"><a href="/">"Catalogue"</a>" / "{pool.name.clone()}</p>
                 <h1>"Request: "{pool.name.clone()}</h1>
             </div>
         </div>

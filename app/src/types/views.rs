@@ -134,6 +134,13 @@ pub struct LoanDetail {
     pub progress: Option<Progress>,
     pub can_cancel: bool,
     pub can_return: bool,
+    /// Who is looking: an admin (who gets the admin panel), and whether it is the borrower
+    /// (who reads "your machine").
+    pub viewer_is_admin: bool,
+    pub viewer_is_borrower: bool,
+    /// The free machines of the pool an admin could move a ready loan to: (id, name). Empty for
+    /// anyone else.
+    pub move_targets: Vec<(MachineId, String)>,
 }
 
 /// What the request form needs to know about a pool.

@@ -214,3 +214,56 @@ async fn the_bundle_is_compressed_once_named_by_its_content_and_kept_for_a_year(
     let (parts, _) = get("/pkg/../../etc/passwd".into(), None).await;
     assert_ne!(parts.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn only_islands_hydrate_and_the_admin_pages_load_a_bundle_of_their_own() {
+    let w = World::new().await;
+    w.add_pool(w.pool_spec("gpu")).await;
+    let root = site_root();
+    let site = w.web_with(config(root.path()), "127.0.0.1:3000");
+    let developer = site.sign_in("Dora", "developer").await;
+    let admin = site.sign_in("Ada", "admin").await;
+    let people_bundle = format!("/pkg/{HASH}/loaner_bg.wasm");
+    let admin_bundle = format!("/pkg/{HASH}/loaner_admin_bg.wasm");
+
+    // The catalogue is rendered, not hydrated: its pools are in the HTML once, not again as
+    // data for the browser.
+    let catalogue = site.page("/", Some(&developer)).await;
+    assert_eq!(catalogue.status, StatusCode::OK);
+    assert!(catalogue.body.contains("Pool gpu"), "{}", catalogue.body);
+    assert!(
+        !catalogue.body.contains("description_html"),
+        "the pool list is sent again as hydration data: {}",
+        catalogue.body
+    );
+    assert!(catalogue.body.contains(&people_bundle));
+
+    // The request form is an island: its data travels with it.
+    let form = site.page("/request/gpu", Some(&developer)).await;
+    assert!(form.body.contains("<leptos-island"), "{}", form.body);
+    assert!(form.body.contains(&people_bundle));
+    assert!(!form.body.contains(&admin_bundle));
+
+    // Admin pages name the admin pages' bundle, the pool and machine editors theirs, and only it.
+    let inventory_bundle = format!("/pkg/{HASH}/loaner_inventory_bg.wasm");
+    for (path, bundle) in [
+        ("/admin", &admin_bundle),
+        ("/admin/approvals", &admin_bundle),
+        ("/admin/people", &admin_bundle),
+        ("/admin/pools/gpu", &inventory_bundle),
+        ("/admin/machines/new", &inventory_bundle),
+    ] {
+        let page = site.page(path, Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.body.contains("<leptos-island"),
+            "{path}: {}",
+            page.body
+        );
+        let named: Vec<&String> = [&people_bundle, &admin_bundle, &inventory_bundle]
+            .into_iter()
+            .filter(|b| page.body.contains(b.as_str()))
+            .collect();
+        assert_eq!(named, vec![bundle], "{path}");
+    }
+}

@@ -4,7 +4,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 use crate::api::admin::{list_approvals, ApproveLoans, DenyLoan};
 use crate::components::badges::LoanBadge;
@@ -15,6 +14,16 @@ use crate::types::{ApprovalRow, LoanId};
 
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
+    view! {
+        <Title text="Approvals" />
+        <ApprovalQueue />
+    }
+}
+
+/// The whole queue is interactive, so it hydrates as one island.
+#[cfg_attr(any(feature = "ssr", feature = "admin-bundle"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "admin-bundle")), component)]
+fn ApprovalQueue() -> impl IntoView {
     let approve = ServerAction::<ApproveLoans>::new();
     let deny = ServerAction::<DenyLoan>::new();
     let queue = Resource::new(
@@ -42,7 +51,6 @@ pub fn ApprovalsPage() -> impl IntoView {
             .map(|e| view! { <p class="form-error">{e.to_string()}</p> })
     };
     view! {
-        <Title text="Approvals" />
         <div class="page-head">
             <div>
                 <h1>"Approval queue"</h1>
@@ -106,7 +114,7 @@ fn Request(
             .iter()
             .map(|l| view! {
                 <span class="other-loan">
-                    <A href=format!("/loans/{}", l.id)>{format!("#{}", l.id)}</A>" "{l.pool_name.clone()}" "<LoanBadge state=l.state />
+                    <a href=format!("/loans/{}", l.id)>{format!("#{}", l.id)}</a>" "{l.pool_name.clone()}" "<LoanBadge state=l.state />
                 </span>
             })
             .collect_view()

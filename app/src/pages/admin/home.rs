@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 use crate::api::admin::{get_overview, CloseTask};
 use crate::components::live::use_live_updates;
@@ -15,6 +14,22 @@ use crate::types::{AdminOverview, TaskOutcome, TaskRow};
 
 #[component]
 pub fn AdminHomePage() -> impl IntoView {
+    view! {
+        <Title text="Admin" />
+        <div class="page-head">
+            <div>
+                <h1>"Admin"</h1>
+                <p class="lead">"Policy approves most requests; this is what needs a person."</p>
+            </div>
+        </div>
+        <Dashboard />
+    }
+}
+
+/// The live part of the page: it hydrates on its own (an island).
+#[cfg_attr(any(feature = "ssr", feature = "admin-bundle"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "admin-bundle")), component)]
+fn Dashboard() -> impl IntoView {
     let close = ServerAction::<CloseTask>::new();
     let (changed, set_changed) = signal(0u32);
     let overview = Resource::new(
@@ -30,13 +45,6 @@ pub fn AdminHomePage() -> impl IntoView {
         Duration::from_secs(10),
     );
     view! {
-        <Title text="Admin" />
-        <div class="page-head">
-            <div>
-                <h1>"Admin"</h1>
-                <p class="lead">"Policy approves most requests; this is what needs a person."</p>
-            </div>
-        </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || overview.get().map(|result| match result {
                 Ok(o) => view! { <Overview o close /> }.into_any(),
@@ -57,10 +65,10 @@ fn Overview(o: AdminOverview, close: ServerAction<CloseTask>) -> impl IntoView {
     .into_iter()
     .map(|(href, n, label)| {
         view! {
-            <A href=href attr:class="tile tile-link">
+            <a href=href class="tile tile-link">
                 <span class="tile-number">{n}</span>
                 <span>{label}</span>
-            </A>
+            </a>
         }
     })
     .collect_view();
@@ -93,7 +101,7 @@ fn TaskCard(task: TaskRow, close: ServerAction<CloseTask>) -> impl IntoView {
             </header>
             <p>
                 <code>{task.machine_fqdn.clone()}</code>" — "
-                <A href=format!("/loans/{}", task.loan_id)>{format!("loan #{}", task.loan_id)}</A>
+                <a href=format!("/loans/{}", task.loan_id)>{format!("loan #{}", task.loan_id)}</a>
                 {format!(" of {} ({})", task.borrower_name, task.pool_name)}
             </p>
             <div class="instructions">{task.instructions.clone()}</div>

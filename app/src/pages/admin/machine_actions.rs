@@ -89,7 +89,7 @@ fn Panel(
                     {if needs_reason {
                         view! {
                             <label class="field">
-                                <span>{format!("Why {}? ", action.label().to_lowercase())}<em class="opt">"the borrower is told"</em></span>
+                                <span>{format!("Why {}? ", action.label().to_ascii_lowercase())}<em class="opt">"the borrower is told"</em></span>
                                 <input type="text" name="reason" required=true placeholder="Hung kernel; console shows a panic" />
                             </label>
                         }.into_any()

@@ -3,11 +3,11 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::{get_machine, SaveMachine, SetMachineState};
 use crate::components::badges::MachineBadge;
+use crate::components::browser;
 use crate::components::fields::{form_error, SelectField, TextArea, TextField};
 use crate::components::notice::{ErrorNotice, FieldMessage};
 use crate::pages::admin::machine_actions::MachineActionsPanel;
@@ -23,20 +23,36 @@ pub fn MachineEditPage() -> impl IntoView {
             .and_then(|id| id.parse::<MachineId>().ok())
             .unwrap_or(MachineId(0))
     };
-    let set_state = ServerAction::<SetMachineState>::new();
-    let machine = Resource::new(
-        move || (id(), set_state.version().get()),
-        |(id, _)| get_machine(id),
-    );
+    let id = id();
     view! {
         <Title text="Machine" />
-        <p class="crumbs"><A href="/admin/machines">"Machines"</A>" / "{move || if id().0 == 0 { "new".to_owned() } else { format!("#{}", id()) }}</p>
+        <p class="crumbs"><a href="/admin/machines">"Machines"</a>" / "{if id.0 == 0 { "new".to_owned() } else { format!("#{id}") }}</p>
+        <MachineEditor id />
+    }
+}
+
+/// The form and the machine's actions hydrate on their own (an island). `id` is 0 for a new
+/// machine.
+#[cfg_attr(any(feature = "ssr", feature = "inventory-bundle"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "inventory-bundle")), component)]
+fn MachineEditor(id: MachineId) -> impl IntoView {
+    let set_state = ServerAction::<SetMachineState>::new();
+    let machine = Resource::new(
+        move || (id, set_state.version().get()),
+        |(id, _)| get_machine(id),
+    );
+    // The actions panel is built here, in the island's body, not under the form's `Transition`:
+    // a resource created while an island renders later is not sent with the page, and the
+    // browser would then find a different page from the one the server sent.
+    let panel = (id.0 != 0).then(|| view! { <MachineActionsPanel id /> });
+    view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || machine.get().map(|result| match result {
                 Ok(machine) => view! { <MachineForm machine set_state /> }.into_any(),
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
+        {panel}
     }
 }
 
@@ -45,10 +61,13 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
     let save = ServerAction::<SaveMachine>::new();
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
     let state_error = Signal::derive(move || set_state.value().get().and_then(Result::err));
-    let navigate = use_navigate();
+    let was_new = machine.id.is_none();
     Effect::new(move |_| {
         if let Some(Ok(id)) = save.value().get() {
-            navigate(&format!("/admin/machines/{id}"), Default::default());
+            // A new machine gets its own page; an edited one stays where it is.
+            if was_new {
+                browser::go(&format!("/admin/machines/{id}"));
+            }
         }
     });
     let id = machine.id.map_or(0, |id| id.0);
@@ -79,7 +98,7 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
             </dl>
         })}
         {machine.hold_state.map(|h| view! {
-            <div class="notice notice-warn"><p>{format!("In a loan now: it goes to {} when the loan's clean-up is done.", h.label().to_lowercase())}</p></div>
+            <div class="notice notice-warn"><p>{format!("In a loan now: it goes to {} when the loan's clean-up is done.", h.label().to_ascii_lowercase())}</p></div>
         })}
         <div class="two-col">
             <section class="card">
@@ -111,6 +130,5 @@ fn MachineForm(machine: MachineEdit, set_state: ServerAction<SetMachineState>) -
                 </aside>
             })}
         </div>
-        {(id != 0).then(|| view! { <MachineActionsPanel id=MachineId(id) /> })}
     }
 }

@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::admin::admin_list_machines;
@@ -26,7 +25,7 @@ pub fn AdminMachinesPage() -> impl IntoView {
                 <h1>"Machines"</h1>
                 <p class="lead">"The whole inventory and where each machine is, 100 to a page. Pick a state to see only those machines."</p>
             </div>
-            <A href="/admin/machines/new" attr:class="button">"Add machine"</A>
+            <a href="/admin/machines/new" class="button">"Add machine"</a>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || machines.get().map(|result| match result {
@@ -107,7 +106,7 @@ fn MachineTable(rows: Vec<MachineRow>) -> impl IntoView {
             let href = format!("/admin/machines/{}", m.id);
             view! {
                 <tr data-machine=m.fqdn.clone()>
-                    <td><A href=href><code>{name}</code></A></td>
+                    <td><a href=href><code>{name}</code></a></td>
                     <td>{m.pool_name.clone()}</td>
                     <td>
                         <MachineBadge state=m.state />
@@ -116,7 +115,7 @@ fn MachineTable(rows: Vec<MachineRow>) -> impl IntoView {
                     <td>{m.current_image.clone().map(|i| view! { <code>{i}</code> })}</td>
                     <td>
                         {m.loan_id.map(|id| view! {
-                            <A href=format!("/loans/{id}")>{format!("#{id}")}</A>
+                            <a href=format!("/loans/{id}")>{format!("#{id}")}</a>
                             " "{m.borrower_name.clone().unwrap_or_default()}
                         })}
                     </td>

@@ -11,6 +11,16 @@ use crate::types::PersonRow;
 
 #[component]
 pub fn PeoplePage() -> impl IntoView {
+    view! {
+        <Title text="People" />
+        <PeopleList />
+    }
+}
+
+/// The list and its buttons hydrate as one island.
+#[cfg_attr(any(feature = "ssr", feature = "admin-bundle"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "admin-bundle")), component)]
+fn PeopleList() -> impl IntoView {
     let end = ServerAction::<EndSessions>::new();
     let people = Resource::new(move || end.version().get(), |_| list_people());
     let ended = move || {
@@ -19,7 +29,6 @@ pub fn PeoplePage() -> impl IntoView {
         })
     };
     view! {
-        <Title text="People" />
         <div class="page-head">
             <div>
                 <h1>"People"</h1>

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 use crate::api::admin::{get_policies, SaveSitePolicy};
 use crate::components::fields::{form_error, SelectField, TextField};
@@ -13,10 +12,19 @@ use crate::types::{PoliciesView, PolicyRow, SiteDefaults};
 
 #[component]
 pub fn PoliciesPage() -> impl IntoView {
+    view! {
+        <Title text="Policies" />
+        <PolicyEditor />
+    }
+}
+
+/// The form and the table it updates hydrate as one island.
+#[cfg_attr(any(feature = "ssr", feature = "admin-bundle"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "admin-bundle")), component)]
+fn PolicyEditor() -> impl IntoView {
     let save = ServerAction::<SaveSitePolicy>::new();
     let view_data = Resource::new(move || save.version().get(), |_| get_policies());
     view! {
-        <Title text="Policies" />
         <div class="page-head">
             <div>
                 <h1>"Loan policies"</h1>
@@ -86,7 +94,7 @@ fn Policies(data: PoliciesView, save: ServerAction<SaveSitePolicy>) -> impl Into
                     <tbody>{data.pools.into_iter().map(|row| view! { <PolicyLine row /> }).collect_view()}</tbody>
                 </table>
             </div>
-            <p class="hint">"Bold values are the pool's own; the rest come from the site defaults. Edit a pool's own values in "<A href="/admin/pools">"Pools"</A>"."</p>
+            <p class="hint">"Bold values are the pool's own; the rest come from the site defaults. Edit a pool's own values in "<a href="/admin/pools">"Pools"</a>"."</p>
         </section>
     }
 }
@@ -104,7 +112,7 @@ fn PolicyLine(row: PolicyRow) -> impl IntoView {
     };
     view! {
         <tr data-policy=row.slug.clone()>
-            <td><A href=format!("/admin/pools/{}", row.slug)>{row.name.clone()}</A></td>
+            <td><a href=format!("/admin/pools/{}", row.slug)>{row.name.clone()}</a></td>
             <td>{own(o.approval_mode.is_some(), e.approval_mode.label().to_owned())}</td>
             <td>{own(o.max_duration_hours.is_some() || o.default_duration_hours.is_some(),
                 format!("{} (max {})", format_hours(e.default_duration_hours), format_hours(e.max_duration_hours)))}</td>

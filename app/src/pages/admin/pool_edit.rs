@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::{get_pool, RetirePool, SavePool};
+use crate::components::browser;
 use crate::components::fields::{form_error, SelectField, TextArea, TextField};
 use crate::components::notice::ErrorNotice;
 use crate::types::PoolEdit;
@@ -23,14 +23,24 @@ pub fn PoolEditPage() -> impl IntoView {
             .filter(|s| s != "new")
             .unwrap_or_default()
     };
+    let slug = slug();
+    view! {
+        <Title text="Pool" />
+        <p class="crumbs"><a href="/admin/pools">"Pools"</a>" / "{if slug.is_empty() { "new".to_owned() } else { slug.clone() }}</p>
+        <PoolEditor slug />
+    }
+}
+
+/// The form hydrates on its own (an island). `slug` is empty for a new pool.
+#[cfg_attr(any(feature = "ssr", feature = "inventory-bundle"), island)]
+#[cfg_attr(not(any(feature = "ssr", feature = "inventory-bundle")), component)]
+fn PoolEditor(slug: String) -> impl IntoView {
     let retire = ServerAction::<RetirePool>::new();
     let pool = Resource::new(
-        move || (slug(), retire.version().get()),
+        move || (slug.clone(), retire.version().get()),
         |(s, _)| get_pool(s),
     );
     view! {
-        <Title text="Pool" />
-        <p class="crumbs"><A href="/admin/pools">"Pools"</A>" / "{move || if slug().is_empty() { "new".to_owned() } else { slug() }}</p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || pool.get().map(|result| match result {
                 Ok(pool) => view! { <PoolForm pool retire /> }.into_any(),
@@ -48,12 +58,11 @@ fn opt(n: Option<i32>) -> String {
 fn PoolForm(pool: PoolEdit, retire: ServerAction<RetirePool>) -> impl IntoView {
     let save = ServerAction::<SavePool>::new();
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
-    let navigate = use_navigate();
     let existing = pool.slug.clone();
     let is_new = existing.is_empty();
     Effect::new(move |_| {
         if let Some(Ok(slug)) = save.value().get() {
-            navigate(&format!("/admin/pools/{slug}?saved=1"), Default::default());
+            browser::go(&format!("/admin/pools/{slug}?saved=1"));
         }
     });
     let o = pool.overrides.clone();

@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 use crate::api::admin::admin_list_pools;
 use crate::components::notice::ErrorNotice;
@@ -18,7 +17,7 @@ pub fn PoolsPage() -> impl IntoView {
                 <p class="lead">"Machine types: what the catalogue offers, with their images, steps and policy. "
                     "The inventory can also be kept in a file: "<code>"loaner inventory sync FILE"</code>"."</p>
             </div>
-            <A href="/admin/pools/new" attr:class="button">"New pool"</A>
+            <a href="/admin/pools/new" class="button">"New pool"</a>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || pools.get().map(|result| match result {
@@ -29,7 +28,7 @@ pub fn PoolsPage() -> impl IntoView {
                             <tbody>
                                 {rows.into_iter().map(|p| view! {
                                     <tr data-pool=p.slug.clone() class:retired=p.retired>
-                                        <td><A href=format!("/admin/pools/{}", p.slug)>{p.name.clone()}</A><div class="muted small"><code>{p.slug.clone()}</code></div></td>
+                                        <td><a href=format!("/admin/pools/{}", p.slug)>{p.name.clone()}</a><div class="muted small"><code>{p.slug.clone()}</code></div></td>
                                         <td>{p.platform.clone()}</td>
                                         <td><code>{p.image.clone()}</code></td>
                                         <td>{p.machines}</td>

@@ -4,16 +4,19 @@
 use leptos::prelude::*;
 
 use super::LoanActions;
-use crate::api::admin::move_targets;
-use crate::types::{LoanId, LoanState};
+use crate::types::{LoanId, LoanState, MachineId};
 
 /// What an admin can do to the loan beyond what its borrower can.
 #[component]
-pub(super) fn AdminPanel(id: LoanId, state: LoanState, actions: LoanActions) -> impl IntoView {
+pub(super) fn AdminPanel(
+    id: LoanId,
+    state: LoanState,
+    targets: Vec<(MachineId, String)>,
+    actions: LoanActions,
+) -> impl IntoView {
     let force = actions.force_return;
     let moving = actions.move_loan;
     let extend = actions.extend_override;
-    let targets = Resource::new(|| (), move |_| move_targets(id));
     let error = move || {
         [
             force.value().get(),
@@ -51,24 +54,17 @@ pub(super) fn AdminPanel(id: LoanId, state: LoanState, actions: LoanActions) -> 
                     </ActionForm>
                 })}
                 {ready.then(|| view! {
-                    <Transition fallback=|| ()>
-                        {move || targets.get().and_then(Result::ok).map(|list| {
-                            let options = if list.is_empty() {
+                    <ActionForm action=moving>
+                        <input type="hidden" name="id" value=id.0 />
+                        <label class="field"><span>"Move to another machine"</span>
+                            <select name="machine">{if targets.is_empty() {
                                 view! { <option value="">"no free machine in this pool"</option> }.into_any()
                             } else {
-                                list.into_iter().map(|(mid, fqdn)| view! { <option value=mid.0>{fqdn}</option> }).collect_view().into_any()
-                            };
-                            view! {
-                                <ActionForm action=moving>
-                                    <input type="hidden" name="id" value=id.0 />
-                                    <label class="field"><span>"Move to another machine"</span>
-                                        <select name="machine">{options}</select>
-                                    </label>
-                                    <button type="submit" class="button button-secondary" data-testid="move">"Move"</button>
-                                </ActionForm>
-                            }
-                        })}
-                    </Transition>
+                                targets.into_iter().map(|(mid, fqdn)| view! { <option value=mid.0>{fqdn}</option> }).collect_view().into_any()
+                            }}</select>
+                        </label>
+                        <button type="submit" class="button button-secondary" data-testid="move">"Move"</button>
+                    </ActionForm>
                     <ActionForm action=extend>
                         <input type="hidden" name="id" value=id.0 />
                         <label class="field"><span>"Extend beyond the policy"</span>

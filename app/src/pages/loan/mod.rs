@@ -6,13 +6,11 @@ use std::time::Duration;
 use chrono::Utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::{ExtendOverride, ForceReturn, MoveLoan, RestoreLoan};
 use crate::api::loans::{get_loan, CancelLoan, ExtendLoan, ReturnLoan};
 use crate::components::badges::LoanBadge;
-use crate::components::layout::use_session;
 use crate::components::live::use_live_updates;
 use crate::components::notice::ErrorNotice;
 use crate::components::timeline::Timeline;
@@ -32,13 +30,26 @@ const FALLBACK_POLL: Duration = Duration::from_secs(3);
 #[component]
 pub fn LoanPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<LoanId>().ok())
-            .unwrap_or(LoanId(0))
-    };
+    let id = params
+        .read_untracked()
+        .get("id")
+        .and_then(|id| id.parse::<LoanId>().ok())
+        .unwrap_or(LoanId(0));
+    view! {
+        <Title text=format!("Loan #{id}") />
+        <LoanLive id />
+    }
+}
+
+/// Everything below the top bar hydrates as one island: the loan, its live updates and its
+/// buttons. (It sits directly in the page, not under a `Transition`: an island rendered inside
+/// one is built twice on the server, and its data could change between the two.)
+#[cfg_attr(
+    not(any(feature = "admin-bundle", feature = "inventory-bundle")),
+    island
+)]
+#[cfg_attr(any(feature = "admin-bundle", feature = "inventory-bundle"), component)]
+fn LoanLive(id: LoanId) -> impl IntoView {
     let actions = LoanActions {
         return_loan: ServerAction::<ReturnLoan>::new(),
         cancel_loan: ServerAction::<CancelLoan>::new(),
@@ -50,7 +61,7 @@ pub fn LoanPage() -> impl IntoView {
     };
     let (refresh, set_refresh) = signal(0u32);
     let loan = Resource::new(
-        move || (id(), refresh.get(), actions.version()),
+        move || (id, refresh.get(), actions.version()),
         // Reloads after the first come from the live stream (or follow an action, which was
         // itself a use of the session).
         |(id, refresh, _)| get_loan(id, Some(refresh > 0)),
@@ -58,14 +69,13 @@ pub fn LoanPage() -> impl IntoView {
 
     // Live updates: the server says when the loan changed; polling only while its stream is down.
     use_live_updates(
-        move || format!("/live/loans/{}", id()),
+        move || format!("/live/loans/{id}"),
         move || set_refresh.update(|n| *n += 1),
         LIVE_MIN_GAP,
         FALLBACK_POLL,
     );
 
     view! {
-        <Title text=move || format!("Loan #{}", id()) />
         <Transition fallback=|| view! { <p class="loading">"Loading the loan…"</p> }>
             {move || loan.get().map(|result| match result {
                 Ok(detail) => view! { <LoanView detail actions /> }.into_any(),
@@ -125,14 +135,9 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
     let loan_id = s.id;
     let id = loan_id.0;
     let now = Utc::now();
-    let viewer = use_session()
-        .0
-        .get_untracked()
-        .and_then(Result::ok)
-        .and_then(|s| s.user);
-    let is_admin = viewer.as_ref().is_some_and(|u| u.is_admin());
+    let is_admin = detail.viewer_is_admin;
     // An admin looking at someone else's loan reads about "their" machine, not "your" machine.
-    let mine = viewer.as_ref().is_none_or(|u| u.email == s.borrower_email);
+    let mine = detail.viewer_is_borrower;
     let (crumb_href, crumb, ready_heading, key_owner, return_label) = if mine {
         (
             "/loans",
@@ -198,7 +203,7 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
     view! {
         <div class="page-head">
             <div>
-                <p class="crumbs"><A href=crumb_href>{crumb}</A>" / Loan #"{id}</p>
+                <p class="crumbs"><a href=crumb_href>{crumb}</a>" / Loan #"{id}</p>
                 <h1>{s.pool_name.clone()}" "<LoanBadge state=s.state /></h1>
             </div>
             <div class="actions">
@@ -255,7 +260,7 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
                 </dl>
             </aside>
         </div>
-        {is_admin.then(|| view! { <AdminPanel id=loan_id state=s.state actions /> })}
+        {is_admin.then(|| view! { <AdminPanel id=loan_id state=s.state targets=detail.move_targets.clone() actions /> })}
     }
 }
 

@@ -307,7 +307,15 @@ pub async fn detail(
         .first(conn)
         .await
         .optional()?;
+    let move_targets = if viewer.is_admin() && state == LoanState::Ready {
+        super::move_targets(conn, viewer, loan_id).await?
+    } else {
+        Vec::new()
+    };
     Ok(LoanDetail {
+        viewer_is_admin: viewer.is_admin(),
+        viewer_is_borrower: viewer.id == loan.user_id,
+        move_targets,
         extension,
         grace_until,
         queue_position,
