@@ -44,6 +44,6 @@ pub async fn dev_login(
         .await
         .map_err(context::fail)?;
     context::set_session_cookie(&state, Some(&token));
-    context::redirect_plain_form(&crate::rules::validate::next_path(next.as_deref()));
+    context::redirect_plain_form(&crate::rules::paths::next_path(next.as_deref()));
     Ok(())
 }

@@ -11,7 +11,7 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
     match error {
         AppError::Unauthorized => {
             // Back to this page after signing in.
-            let href = crate::rules::validate::login_path(&current_path());
+            let href = crate::rules::paths::login_path(&current_path());
             view! {
                 <div class="notice notice-info">
                     <h2>"Please sign in"</h2>

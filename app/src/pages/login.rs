@@ -9,13 +9,13 @@ use crate::api::auth::DevLogin;
 use crate::components::browser;
 use crate::components::layout::use_session;
 use crate::components::notice::FieldMessage;
-use crate::rules::validate;
+use crate::rules::paths;
 use crate::types::{Role, SignInProblem};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let next = move || validate::next_path(query.read().get("next").as_deref());
+    let next = move || paths::next_path(query.read().get("next").as_deref());
     let session = use_session().0;
     let mode = move || {
         session
@@ -34,7 +34,7 @@ pub fn LoginPage() -> impl IntoView {
         if next == "/" {
             "/auth/login".to_owned()
         } else {
-            format!("/auth/login?next={}", validate::query_value(&next))
+            format!("/auth/login?next={}", paths::query_value(&next))
         }
     };
 

@@ -4,6 +4,7 @@
 pub mod deadlines;
 pub mod lifecycle;
 pub mod paging;
+pub mod paths;
 pub mod policy;
 #[cfg(feature = "ssr")]
 pub mod ssh_key;

@@ -18,7 +18,7 @@ mod sso;
 
 use std::sync::Arc;
 
-use app::rules::validate;
+use app::rules::paths;
 use app::server::sessions::{self};
 use app::server::AppState;
 use app::types::SignInProblem;
@@ -117,7 +117,7 @@ async fn login(
             .into_response();
     };
     let params = query_params(query.as_deref()).unwrap_or_default();
-    let next = validate::next_path(params.get("next").map(String::as_str));
+    let next = paths::next_path(params.get("next").map(String::as_str));
     let Some(metadata) = sso.metadata() else {
         tracing::warn!("sign-in refused: the identity provider has not been discovered yet");
         return problem_page(SignInProblem::ProviderUnavailable, &next);
