@@ -2,6 +2,7 @@
 //! pass `now` and the facts. These carry most of the unit tests.
 
 pub mod deadlines;
+mod driver_sections;
 pub mod lifecycle;
 pub mod paging;
 pub mod paths;
