@@ -9,6 +9,9 @@ use server::actions::Outcome;
 use server::config::Config;
 use server::runtime;
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "loaner",

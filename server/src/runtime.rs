@@ -171,6 +171,7 @@ pub fn app_state(
         .build();
     Ok(AppState {
         live: app::server::live::Live::new(pool.clone(), config.limits.live_pages_per_person),
+        catalogue: Arc::default(),
         db: pool,
         clock,
         site: Arc::new(site_settings(config, bound)?),

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::types::{PoolCard, RequestFormInfo};
+use crate::types::{PoolCard, RenderedCatalogue, RequestFormInfo};
 
 /// Every pool with its free machines. Visitors may browse it before signing in.
 #[server(endpoint = "list_pools")]
@@ -12,6 +12,27 @@ pub async fn list_pools() -> Result<Vec<PoolCard>, AppError> {
     let state = context::state()?;
     let mut conn = state.conn().await.map_err(context::fail)?;
     pools::catalogue(&mut conn).await.map_err(context::fail)
+}
+
+/// The catalogue's pool cards as the home page shows them. They are read and rendered once per
+/// change to the inventory: while nothing changes, a visit reads nothing from the database.
+#[server(endpoint = "catalogue_cards")]
+pub async fn catalogue_cards() -> Result<RenderedCatalogue, AppError> {
+    use crate::server::{context, pools, DbError};
+    let state = context::state()?;
+    let cards = state
+        .catalogue
+        .get(&state.live, async || {
+            let mut conn = state.conn().await?;
+            let pools = pools::catalogue(&mut conn).await?;
+            Ok::<_, DbError>(RenderedCatalogue {
+                pools: pools.len(),
+                html: crate::pages::catalogue::render_cards(pools),
+            })
+        })
+        .await
+        .map_err(context::fail)?;
+    Ok(RenderedCatalogue::clone(&cards))
 }
 
 /// What the request form shows for one pool.

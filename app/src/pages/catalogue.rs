@@ -3,14 +3,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::catalogue::list_pools;
+use crate::api::catalogue::catalogue_cards;
 use crate::components::notice::ErrorNotice;
 use crate::rules::policy::format_hours;
 use crate::types::{ApprovalMode, PoolCard};
 
 #[component]
 pub fn CataloguePage() -> impl IntoView {
-    let pools = Resource::new(|| (), |_| list_pools());
+    let cards = Resource::new(|| (), |_| catalogue_cards());
     view! {
         <Title text="Catalogue" />
         <div class="page-head">
@@ -22,19 +22,24 @@ pub fn CataloguePage() -> impl IntoView {
             </div>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading the catalogue…"</p> }>
-            {move || pools.get().map(|result| match result {
-                Ok(pools) if pools.is_empty() => view! {
+            {move || cards.get().map(|result| match result {
+                Ok(cards) if cards.pools == 0 => view! {
                     <div class="notice notice-info"><p>"No machine types are set up yet."</p></div>
                 }.into_any(),
-                Ok(pools) => view! {
-                    <div class="pool-grid">
-                        {pools.into_iter().map(|pool| view! { <PoolCardView pool /> }).collect_view()}
-                    </div>
-                }.into_any(),
+                Ok(cards) => view! { <div class="pool-grid" inner_html=cards.html></div> }.into_any(),
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>
     }
+}
+
+/// The cards of `pools`, as HTML (the page shows them as they are: nothing on them hydrates).
+#[cfg(feature = "ssr")]
+pub fn render_cards(pools: Vec<PoolCard>) -> String {
+    pools
+        .into_iter()
+        .map(|pool| view! { <PoolCardView pool /> }.to_html())
+        .collect()
 }
 
 #[component]

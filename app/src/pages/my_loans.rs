@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::loans::my_loans;
-use crate::components::loan_table::LoanTable;
+use crate::components::loan_table::StaticLoanTable;
 use crate::components::notice::ErrorNotice;
 
 #[component]
@@ -26,7 +26,7 @@ pub fn MyLoansPage() -> impl IntoView {
                         <p>"You have not borrowed anything yet. "<a href="/">"Pick a machine type"</a>" to start."</p>
                     </div>
                 }.into_any(),
-                Ok(loans) => view! { <LoanTable loans /> }.into_any(),
+                Ok(loans) => view! { <StaticLoanTable loans /> }.into_any(),
                 Err(error) => view! { <ErrorNotice error /> }.into_any(),
             })}
         </Transition>

@@ -18,9 +18,26 @@ pub fn state() -> Result<AppState, AppError> {
     })
 }
 
+/// Who calls, looked up once per request: a page asks in its layout and again in the server
+/// functions it renders with.
+#[derive(Clone, Default)]
+struct CallerOnce(std::sync::Arc<tokio::sync::OnceCell<Option<User>>>);
+
+/// What each request (a page or a server function call) starts with in its context.
+pub fn provide_request_context() {
+    provide_context(CallerOnce::default());
+}
+
 /// The signed-in caller, if any.
 pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
-    caller(state, true).await
+    match use_context::<CallerOnce>() {
+        Some(once) => once
+            .0
+            .get_or_try_init(|| caller(state, true))
+            .await
+            .cloned(),
+        None => caller(state, true).await,
+    }
 }
 
 async fn caller(state: &AppState, touch: bool) -> Result<Option<User>, AppError> {

@@ -6,6 +6,7 @@
 //! asks, as always.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub enum Change {
     Machines,
     /// A manual-step task opened or closed.
     Tasks,
+    /// A pool or the site's policy changed (the catalogue).
+    Pools,
     /// Announcements may have been missed (the listener reconnected, or a stream fell behind):
     /// reload everything.
     Resync,
@@ -46,6 +49,7 @@ impl Change {
         match payload {
             "machines" => Some(Self::Machines),
             "tasks" => Some(Self::Tasks),
+            "pools" => Some(Self::Pools),
             _ => payload
                 .strip_prefix("loan:")
                 .and_then(|id| id.parse().ok())
@@ -69,6 +73,9 @@ struct Inner {
     pool: DbPool,
     changes: broadcast::Sender<Change>,
     listening: watch::Sender<bool>,
+    /// Counts announcements (and every start or loss of the listener): whatever was read from
+    /// the database while it stays the same is still true (`version`).
+    version: AtomicU64,
     /// Turns true when the process shuts down: every stream ends, so the server's graceful
     /// shutdown does not wait for pages left open.
     closing: watch::Sender<bool>,
@@ -109,6 +116,7 @@ impl Live {
                 pool,
                 changes,
                 listening,
+                version: AtomicU64::new(0),
                 closing,
                 started: OnceLock::new(),
                 open: Mutex::new(HashMap::new()),
@@ -120,9 +128,7 @@ impl Live {
     /// Every change from now on. Waits (up to `wait`) until the listener is listening, so that
     /// nothing committed after this returns is missed; `None` when it is not.
     pub async fn subscribe(&self, wait: Duration) -> Option<broadcast::Receiver<Change>> {
-        self.inner.started.get_or_init(|| {
-            tokio::spawn(listen(self.inner.clone()));
-        });
+        self.start();
         let receiver = self.inner.changes.subscribe();
         let mut listening = self.inner.listening.subscribe();
         tokio::time::timeout(wait, listening.wait_for(|on| *on))
@@ -130,6 +136,24 @@ impl Live {
             .ok()?
             .ok()?;
         Some(receiver)
+    }
+
+    /// The database's version as this process knows it: it moves on with every announced
+    /// change, so a value read from the database under one version is still current while the
+    /// version stays the same. `None` while nobody listens (changes could go unseen); the first
+    /// call starts the listener.
+    pub fn version(&self) -> Option<u64> {
+        self.start();
+        self.inner
+            .listening
+            .borrow()
+            .then(|| AtomicU64::load(&self.inner.version, Ordering::SeqCst))
+    }
+
+    fn start(&self) {
+        self.inner.started.get_or_init(|| {
+            tokio::spawn(listen(self.inner.clone()));
+        });
     }
 
     /// How many streams one person may hold open.
@@ -169,6 +193,7 @@ async fn listen(inner: Arc<Inner>) {
     loop {
         let result = listen_once(&inner).await;
         inner.listening.send_replace(false);
+        inner.version.fetch_add(1, Ordering::SeqCst);
         if let Err(err) = result {
             tracing::warn!(error = %err, "live updates interrupted; reconnecting");
         }
@@ -184,12 +209,14 @@ async fn listen_once(inner: &Inner) -> anyhow::Result<()> {
     diesel::sql_query(format!("LISTEN {CHANNEL}"))
         .execute(&mut conn)
         .await?;
+    inner.version.fetch_add(1, Ordering::SeqCst);
     inner.listening.send_replace(true);
     // Something may have changed while nobody listened.
     let _ = inner.changes.send(Change::Resync);
     let mut notifications = std::pin::pin!(conn.notifications_stream());
     while let Some(notification) = notifications.next().await {
         let notification = notification?;
+        inner.version.fetch_add(1, Ordering::SeqCst);
         if let Some(change) = Change::parse(&notification.payload) {
             let _ = inner.changes.send(change);
         }
@@ -206,11 +233,13 @@ mod tests {
         assert_eq!(Change::parse("loan:42"), Some(Change::Loan(LoanId(42))));
         assert_eq!(Change::parse("machines"), Some(Change::Machines));
         assert_eq!(Change::parse("tasks"), Some(Change::Tasks));
+        assert_eq!(Change::parse("pools"), Some(Change::Pools));
         assert_eq!(Change::parse("loan:x"), None);
         assert_eq!(Change::parse(""), None);
         assert!(Change::Loan(LoanId(1)).concerns_loan(LoanId(1)));
         assert!(!Change::Loan(LoanId(2)).concerns_loan(LoanId(1)));
         assert!(!Change::Machines.concerns_loan(LoanId(1)));
+        assert!(!Change::Pools.concerns_loan(LoanId(1)));
         assert!(Change::Resync.concerns_loan(LoanId(1)));
     }
 }

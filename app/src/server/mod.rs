@@ -30,6 +30,7 @@ pub mod queue;
 #[rustfmt::skip]
 pub mod schema;
 pub mod sessions;
+pub mod snapshot;
 pub mod state;
 pub mod tasks;
 pub mod users;

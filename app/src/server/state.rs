@@ -221,6 +221,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Live updates for open pages.
     pub live: super::live::Live,
+    /// The catalogue's cards, kept until the database announces a change.
+    pub catalogue: Arc<super::snapshot::Snapshot<crate::types::RenderedCatalogue>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -29,6 +29,15 @@ pub struct SessionInfo {
     pub sso_name: Option<String>,
 }
 
+/// The catalogue's pool cards, rendered: what the home page shows below its heading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedCatalogue {
+    /// How many pools are in service.
+    pub pools: usize,
+    /// One `<article class="pool-card">` per pool, by name.
+    pub html: String,
+}
+
 /// A pool as the catalogue shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolCard {

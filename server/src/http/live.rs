@@ -63,13 +63,13 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Ok(_) => return StatusCode::FORBIDDEN.into_response(),
         Err(status) => return status.into_response(),
     };
-    stream(&state, user, token, |change| {
-        Some(match change {
-            Change::Loan(id) => id.to_string(),
-            Change::Machines => "machines".to_owned(),
-            Change::Tasks => "tasks".to_owned(),
-            Change::Resync => "all".to_owned(),
-        })
+    stream(&state, user, token, |change| match change {
+        Change::Loan(id) => Some(id.to_string()),
+        Change::Machines => Some("machines".to_owned()),
+        Change::Tasks => Some("tasks".to_owned()),
+        Change::Resync => Some("all".to_owned()),
+        // The dashboard shows no pool's definition.
+        Change::Pools => None,
     })
     .await
 }

@@ -50,7 +50,12 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
         )))
         .route("/readyz", get(readyz))
         .merge(crate::auth::routes(sign_in.clone()))
-        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            app::server::context::provide_request_context,
+            move || shell(options.clone()),
+        )
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -78,7 +83,7 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
         .layer(
             CompressionLayer::new()
                 .no_br()
-                .quality(CompressionLevel::Precise(4)),
+                .quality(CompressionLevel::Fastest),
         )
         .layer(TraceLayer::new_for_http())
         .layer(Extension(sign_in))

@@ -83,6 +83,7 @@ const MATRIX: &[Entry] = &[
     function("/api/get_session", "", ANYONE),
     function("/api/dev_login", "name=Zoe&email=zoe%40example.com&role=developer", ANYONE),
     function("/api/list_pools", "", ANYONE),
+    function("/api/catalogue_cards", "", ANYONE),
     function("/api/get_link", "token={link}", ANYONE),
     function("/api/use_link", "token={link}", ANYONE),
     // A developer's own business.

@@ -62,7 +62,8 @@ async fn a_committed_change_reaches_five_hundred_open_loan_pages_within_500_ms()
     let state = w.app_state(config, &address.to_string());
     let live = state.live.clone();
     let site = crate::common::http::Site {
-        router: server::http::router(state),
+        router: server::http::router(state.clone()),
+        state,
         host: address.to_string(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -8,6 +8,7 @@ mod accountability;
 mod admin_actions;
 mod approvals;
 mod authorization;
+mod catalogue;
 mod cleanup;
 mod commands;
 mod concurrency;

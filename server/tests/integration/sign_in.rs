@@ -498,7 +498,8 @@ async fn an_unreachable_provider_makes_the_site_unready_and_sign_ins_explain() {
     let sso = server::auth::Sso::new(&oidc, &state.site.public_url).unwrap();
     assert!(sso.discover().await.is_err());
     let site = crate::common::http::Site {
-        router: server::http::router_with(state, server::auth::SignIn { sso: Some(sso) }),
+        router: server::http::router_with(state.clone(), server::auth::SignIn { sso: Some(sso) }),
+        state,
         host: "127.0.0.1:3999".into(),
     };
     let ready = site.page("/readyz", None).await;

@@ -267,3 +267,38 @@ async fn only_islands_hydrate_and_the_admin_pages_load_a_bundle_of_their_own() {
         assert_eq!(named, vec![bundle], "{path}");
     }
 }
+
+/// The pool hands out connections without a round trip to check each; connections the database
+/// closed meanwhile (a restart, terminated backends) are known to be closed and cost no request
+/// an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_database_dropped_cost_no_request_an_error() {
+    let w = World::new().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let site = w.web(true, "127.0.0.1:3000");
+    let cookie = site.sign_in("ada", "developer").await;
+    for _ in 0..4 {
+        assert_eq!(site.page("/loans", Some(&cookie)).await.status, 200);
+    }
+    let dropped = w
+        .sql()
+        .await
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .len();
+    assert!(dropped > 0, "the pool held connections");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 0..8 {
+        let page = site.page("/loans", Some(&cookie)).await;
+        assert_eq!(
+            page.status, 200,
+            "request {n} after the drop: {}",
+            page.body
+        );
+    }
+}

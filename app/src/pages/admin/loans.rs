@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::admin::admin_list_loans;
-use crate::components::loan_table::LoanTable;
+use crate::components::loan_table::StaticLoanTable;
 use crate::components::notice::ErrorNotice;
 use crate::types::LoanId;
 
@@ -44,7 +44,7 @@ pub fn AdminLoansPage() -> impl IntoView {
                     let older = page.older;
                     let paged = matches!(before(), Some(Ok(_)));
                     view! {
-                        <LoanTable loans=page.loans show_borrower=true />
+                        <StaticLoanTable loans=page.loans show_borrower=true />
                         <nav class="pager" aria-label="Pages of loans">
                             {paged.then(|| view! { <a href="/admin/loans" class="button button-secondary">"← Newest loans"</a> })}
                             {older.map(|id| view! {

@@ -1,6 +1,7 @@
 //! Calling the real router in process, as a browser or the app's WASM would: server functions,
 //! pages, plain form posts, the development login.
 
+use app::server::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
@@ -14,6 +15,8 @@ use super::World;
 #[derive(Clone)]
 pub struct Site {
     pub router: Router,
+    /// The state it serves from (its caches, its live listener).
+    pub state: AppState,
     /// `host:port` of its public URL.
     pub host: String,
 }
@@ -39,7 +42,8 @@ impl World {
             state.site.public_url.host, state.site.public_url.port
         );
         Site {
-            router: server::http::router(state),
+            router: server::http::router(state.clone()),
+            state,
             host,
         }
     }
@@ -220,9 +224,14 @@ impl World {
             "{}:{}",
             state.site.public_url.host, state.site.public_url.port
         );
-        let router = server::http::router_with(state, server::auth::SignIn { sso: Some(sso) });
+        let router =
+            server::http::router_with(state.clone(), server::auth::SignIn { sso: Some(sso) });
         SsoSite {
-            site: Site { router, host },
+            site: Site {
+                router,
+                state,
+                host,
+            },
             provider,
         }
     }
