@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::catalogue::catalogue_cards;
 use crate::components::notice::ErrorNotice;
-use crate::rules::policy::format_hours;
-use crate::types::{ApprovalMode, PoolCard};
+#[cfg(feature = "ssr")]
+pub use cards::render_cards;
 
 #[component]
 pub fn CataloguePage() -> impl IntoView {
@@ -33,53 +33,62 @@ pub fn CataloguePage() -> impl IntoView {
     }
 }
 
-/// The cards of `pools`, as HTML (the page shows them as they are: nothing on them hydrates).
+/// The pool cards, rendered on the server only (kept until the inventory changes, see
+/// `api::catalogue::catalogue_cards`).
 #[cfg(feature = "ssr")]
-pub fn render_cards(pools: Vec<PoolCard>) -> String {
-    pools
-        .into_iter()
-        .map(|pool| view! { <PoolCardView pool /> }.to_html())
-        .collect()
-}
+mod cards {
+    use leptos::prelude::*;
 
-#[component]
-fn PoolCardView(pool: PoolCard) -> impl IntoView {
-    let free_pct = if pool.total > 0 {
-        pool.free * 100 / pool.total
-    } else {
-        0
-    };
-    let availability = match (pool.free, pool.total, pool.waiting) {
-        (_, 0, _) => "No machines in service".to_owned(),
-        (0, total, 0) => format!("None free right now (0 of {total})"),
-        (0, total, waiting) => format!("None free (0 of {total}); {waiting} waiting"),
-        (free, total, _) => format!("{free} of {total} free now"),
-    };
-    let approval = match pool.policy.approval_mode {
-        ApprovalMode::Automatic => "Approved automatically",
-        ApprovalMode::Manual => "Needs admin approval",
-    };
-    let href = format!("/request/{}", pool.slug);
-    view! {
-        <article class="pool-card" data-pool=pool.slug.clone()>
-            <header class="pool-card-head">
-                <h2>{pool.name.clone()}</h2>
-                <span class="platform">{pool.platform.clone()}</span>
-            </header>
-            <div class="info-box markdown" inner_html=pool.description_html.clone()></div>
-            <dl class="facts">
-                <dt>"Image"</dt>
-                <dd><code>{pool.image_name.clone()}</code>" "<span class="version">{pool.image_version.clone()}</span></dd>
-                <dt>"Loan"</dt>
-                <dd>{format!("{} by default, up to {}", format_hours(pool.policy.default_duration_hours), format_hours(pool.policy.max_duration_hours))}</dd>
-                <dt>"Policy"</dt>
-                <dd>{approval}{pool.policy.bug_required.then_some(" · bug reference required")}</dd>
-            </dl>
-            <div class="availability">
-                <meter class="meter" min="0" max="100" value=free_pct aria-label=availability.clone()></meter>
-                <span class="free-count" data-testid="free-count" data-free=pool.free>{availability}</span>
-            </div>
-            <a href=href class="button button-block">"Request a machine"</a>
-        </article>
+    use crate::rules::policy::format_hours;
+    use crate::types::{ApprovalMode, PoolCard};
+
+    /// The cards of `pools`, as HTML (the page shows them as they are: nothing on them hydrates).
+    pub fn render_cards(pools: Vec<PoolCard>) -> String {
+        pools
+            .into_iter()
+            .map(|pool| view! { <PoolCardView pool /> }.to_html())
+            .collect()
+    }
+
+    #[component]
+    fn PoolCardView(pool: PoolCard) -> impl IntoView {
+        let free_pct = if pool.total > 0 {
+            pool.free * 100 / pool.total
+        } else {
+            0
+        };
+        let availability = match (pool.free, pool.total, pool.waiting) {
+            (_, 0, _) => "No machines in service".to_owned(),
+            (0, total, 0) => format!("None free right now (0 of {total})"),
+            (0, total, waiting) => format!("None free (0 of {total}); {waiting} waiting"),
+            (free, total, _) => format!("{free} of {total} free now"),
+        };
+        let approval = match pool.policy.approval_mode {
+            ApprovalMode::Automatic => "Approved automatically",
+            ApprovalMode::Manual => "Needs admin approval",
+        };
+        let href = format!("/request/{}", pool.slug);
+        view! {
+            <article class="pool-card" data-pool=pool.slug.clone()>
+                <header class="pool-card-head">
+                    <h2>{pool.name.clone()}</h2>
+                    <span class="platform">{pool.platform.clone()}</span>
+                </header>
+                <div class="info-box markdown" inner_html=pool.description_html.clone()></div>
+                <dl class="facts">
+                    <dt>"Image"</dt>
+                    <dd><code>{pool.image_name.clone()}</code>" "<span class="version">{pool.image_version.clone()}</span></dd>
+                    <dt>"Loan"</dt>
+                    <dd>{format!("{} by default, up to {}", format_hours(pool.policy.default_duration_hours), format_hours(pool.policy.max_duration_hours))}</dd>
+                    <dt>"Policy"</dt>
+                    <dd>{approval}{pool.policy.bug_required.then_some(" · bug reference required")}</dd>
+                </dl>
+                <div class="availability">
+                    <meter class="meter" min="0" max="100" value=free_pct aria-label=availability.clone()></meter>
+                    <span class="free-count" data-testid="free-count" data-free=pool.free>{availability}</span>
+                </div>
+                <a href=href class="button button-block">"Request a machine"</a>
+            </article>
+        }
     }
 }
