@@ -98,7 +98,7 @@ struct Which {
 
 /// The name of a loan's machine, looked up per row: as a join, PostgreSQL hashed all 2,000
 /// machines to name one person's 50 loans.
-#[diesel::dsl::auto_type(no_type_alias)]
+#[diesel::dsl::auto_type]
 fn machine_name() -> _ {
     machines::table
         .filter(machines::id.nullable().eq(loans::machine_id))
@@ -107,6 +107,24 @@ fn machine_name() -> _ {
 }
 
 /// Loans joined with what their rows show, newest first.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn summary_query() -> _ {
+    let loan: diesel::dsl::AsSelect<Loan, diesel::pg::Pg> = Loan::as_select();
+    loans::table
+        .inner_join(pools::table)
+        .inner_join(users::table.on(users::id.eq(loans::user_id)))
+        .select((
+            loan,
+            pools::slug,
+            pools::name,
+            machine_name(),
+            users::name,
+            users::email,
+        ))
+        .order((loans::requested_at.desc(), loans::id.desc()))
+}
+
+/// The loans `which` names, with what their rows show.
 async fn summaries(
     conn: &mut AsyncPgConnection,
     which: Which,
@@ -121,36 +139,13 @@ async fn summaries(
     if let (Some(user_id), None, None, None, None) = (user_id, loan_id, machine_id, before, limit) {
         // One person's loans ("My loans", on every visit): the same query each time, so
         // PostgreSQL plans it once (a boxed query is planned on every call).
-        let rows: Vec<SummaryRow> = loans::table
-            .inner_join(pools::table)
-            .inner_join(users::table.on(users::id.eq(loans::user_id)))
+        let rows: Vec<SummaryRow> = summary_query()
             .filter(loans::user_id.eq(user_id))
-            .select((
-                Loan::as_select(),
-                pools::slug,
-                pools::name,
-                machine_name(),
-                users::name,
-                users::email,
-            ))
-            .order((loans::requested_at.desc(), loans::id.desc()))
             .load(conn)
             .await?;
         return Ok(with_loans(rows));
     }
-    let mut query = loans::table
-        .inner_join(pools::table)
-        .inner_join(users::table.on(users::id.eq(loans::user_id)))
-        .select((
-            Loan::as_select(),
-            pools::slug,
-            pools::name,
-            machine_name(),
-            users::name,
-            users::email,
-        ))
-        .order((loans::requested_at.desc(), loans::id.desc()))
-        .into_boxed();
+    let mut query = summary_query().into_boxed();
     if let Some(user_id) = user_id {
         query = query.filter(loans::user_id.eq(user_id));
     }
