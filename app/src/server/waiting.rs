@@ -14,18 +14,28 @@ use crate::types::{LoanId, LoanState, PoolId};
 
 /// A waiting loan's place in its pool's line, from 1.
 pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, DbError> {
-    let Some(approved_at) = loan.approved_at else {
-        return Ok(1);
-    };
+    match loan.approved_at {
+        Some(approved_at) => place(conn, loan.pool_id, approved_at, loan.id).await,
+        None => Ok(1),
+    }
+}
+
+/// The place in `pool`'s line, from 1, of the waiting loan `id` approved at `approved_at`.
+pub async fn place(
+    conn: &mut AsyncPgConnection,
+    pool: PoolId,
+    approved_at: DateTime<Utc>,
+    id: LoanId,
+) -> Result<i64, DbError> {
     let ahead: i64 = loans_table::table
-        .filter(loans_table::pool_id.eq(loan.pool_id))
+        .filter(loans_table::pool_id.eq(pool))
         .filter(loans_table::state.eq(LoanState::Waiting))
         .filter(
             loans_table::approved_at
                 .lt(approved_at)
                 .or(loans_table::approved_at
                     .eq(approved_at)
-                    .and(loans_table::id.lt(loan.id))),
+                    .and(loans_table::id.lt(id))),
         )
         .count()
         .get_result(conn)

@@ -117,17 +117,22 @@ pub async fn request(
         policy::may_request(&policy, &groups, active.len() as i64, in_pool)
             .map_err(LoanError::Refused)?;
 
+        // A loan the pool's policy approves is stored approved: one row written once.
+        let state = match policy.approval_mode {
+            ApprovalMode::Manual => LoanState::Requested,
+            ApprovalMode::Automatic => lifecycle::next(LoanState::Requested, LoanAction::Approve)?,
+        };
         let loan_id: LoanId = diesel::insert_into(loans::table)
             .values(NewLoan {
                 user_id: user.id,
                 pool_id: pool.id,
                 machine_id: None,
-                state: LoanState::Requested,
+                state,
                 reason: checked.reason.clone(),
                 bug_ref: checked.bug_ref.clone(),
                 duration_hours: checked.duration_hours,
                 ssh_public_key: checked.ssh_key_line.clone(),
-                approved_at: None,
+                approved_at: (state == LoanState::Approved).then_some(now),
                 requested_at: now,
                 updated_at: now,
             })
@@ -161,7 +166,8 @@ pub async fn request(
                 mail::send_to_each_admin(conn, MailKind::NeedsApproval, loan_id, None, now).await?;
             }
             ApprovalMode::Automatic => {
-                approve_and_assign(conn, loan_id, &pool, None, input.wait, now).await?;
+                events::record(conn, loan_id, now, approved_event(None)).await?;
+                assign(conn, loan_id, &pool, input.wait, now).await?;
             }
         }
         Ok(loan_id)
@@ -189,7 +195,13 @@ pub(super) async fn approve_and_assign(
         ))
         .execute(conn)
         .await?;
-    let event = match approver {
+    events::record(conn, loan_id, now, approved_event(approver)).await?;
+    assign(conn, loan_id, pool, wait, now).await
+}
+
+/// The history's line for an approval.
+fn approved_event(approver: Option<&User>) -> Event {
+    match approver {
         None => Event::new(
             EventKind::Approved,
             "Approved automatically by the pool's policy",
@@ -197,18 +209,27 @@ pub(super) async fn approve_and_assign(
         Some(admin) => {
             Event::new(EventKind::Approved, format!("Approved by {}", admin.name)).by(admin.id)
         }
-    };
-    events::record(conn, loan_id, now, event).await?;
+    }
+}
+
+/// Gives a loan approved `now` a free machine, or puts it in the pool's waiting line when
+/// `wait`; otherwise refuses.
+async fn assign(
+    conn: &mut AsyncPgConnection,
+    loan_id: LoanId,
+    pool: &Pool,
+    wait: bool,
+    now: DateTime<Utc>,
+) -> Result<LoanState, LoanError> {
     match machines::claim_free(conn, pool.id).await? {
         Some(machine) => {
             start_provisioning(conn, loan_id, &machine, now).await?;
             Ok(LoanState::Provisioning)
         }
         None if wait => {
-            let waiting = lifecycle::next(approved, LoanAction::Wait)?;
+            let waiting = lifecycle::next(LoanState::Approved, LoanAction::Wait)?;
             set_state(conn, loan_id, waiting, now).await?;
-            let loan = lock(conn, loan_id).await?;
-            let place = waiting::position(conn, &loan).await?;
+            let place = waiting::place(conn, pool.id, now, loan_id).await?;
             events::record(
                 conn,
                 loan_id,
