@@ -2,6 +2,7 @@
 //! policies, and the views that server functions return. No I/O here.
 
 mod account;
+mod catalogue;
 mod drivers;
 mod enums;
 mod ids;
@@ -9,6 +10,7 @@ mod policy;
 mod views;
 
 pub use account::*;
+pub use catalogue::*;
 pub use drivers::*;
 pub use enums::*;
 pub use ids::*;

@@ -14,6 +14,7 @@ mod commands;
 mod concurrency;
 mod crash;
 mod drivers;
+mod escaping;
 mod failures;
 mod http;
 mod inventory;
