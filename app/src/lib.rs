@@ -22,7 +22,7 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::{provide_session, Layout};
 use crate::pages::{
-    account, admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request,
+    account, admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request, tokens,
 };
 
 /// The HTML document around the app. On the server it also sets the page's
@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/signed-out") view=login::SignedOutPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async />
+                    <Route path=path!("/account/tokens") view=tokens::TokensPage ssr=SsrMode::Async />
                     <Route path=path!("/request/:pool") view=request::RequestPage ssr=SsrMode::Async />
                     <Route path=path!("/loans") view=my_loans::MyLoansPage ssr=SsrMode::Async />
                     <Route path=path!("/loans/:id") view=loan::LoanPage ssr=SsrMode::Async />

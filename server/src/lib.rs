@@ -3,6 +3,7 @@
 //! hardware drivers. `main.rs` wires these into the `loaner` command.
 
 pub mod actions;
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod database;

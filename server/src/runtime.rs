@@ -140,6 +140,7 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
         drivers: config.driver_setup()?,
         trusted_proxies: config.trusted_proxies.clone(),
         body_limit_bytes: config.limits.body_kib * 1024,
+        api_token_max_days: config.api_token_max_days,
     })
 }
 

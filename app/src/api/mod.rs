@@ -8,3 +8,4 @@ pub mod auth;
 pub mod catalogue;
 pub mod links;
 pub mod loans;
+pub mod tokens;

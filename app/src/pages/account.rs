@@ -34,6 +34,7 @@ pub fn AccountPage() -> impl IntoView {
             </div>
         </div>
         <Transition fallback=|| ()>{who}</Transition>
+        <p><a href="/account/tokens" class="button button-secondary">"API tokens"</a>" for scripts and the "<code>"loaner"</code>" command line."</p>
         <h2>"Signed-in sessions"</h2>
         <p class="hint">"Each browser you signed in with. A session ends when you sign out there, after a while unused, or when you end it here."</p>
         <Sessions />

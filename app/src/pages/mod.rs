@@ -10,3 +10,4 @@ pub mod mailbox;
 pub mod my_loans;
 pub mod not_found;
 pub mod request;
+pub mod tokens;

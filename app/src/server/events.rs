@@ -54,8 +54,19 @@ pub async fn record(
     now: DateTime<Utc>,
     event: Event,
 ) -> Result<(), DbError> {
-    diesel::insert_into(loan_events::table)
-        .values(NewLoanEvent {
+    record_all(conn, loan_id, now, vec![event]).await
+}
+
+/// Appends `events`, in order, to the loan's history in one statement.
+pub async fn record_all(
+    conn: &mut AsyncPgConnection,
+    loan_id: LoanId,
+    now: DateTime<Utc>,
+    events: Vec<Event>,
+) -> Result<(), DbError> {
+    let rows: Vec<NewLoanEvent> = events
+        .into_iter()
+        .map(|event| NewLoanEvent {
             loan_id,
             at: now,
             actor_id: event.actor_id,
@@ -64,6 +75,9 @@ pub async fn record(
             output: event.output,
             details: event.details,
         })
+        .collect();
+    diesel::insert_into(loan_events::table)
+        .values(&rows)
         .execute(conn)
         .await?;
     Ok(())

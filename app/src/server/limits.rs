@@ -1,5 +1,6 @@
 //! Rate limits: per client address on signing in and on the email-link pages, per person on
-//! requesting loans (so nobody fills every waiting line or mails every admin a hundred times).
+//! requesting loans (so nobody fills every waiting line or mails every admin a hundred times), per
+//! API token on every API call.
 //! Each process keeps its own counters (GCRA, `governor`): behind a load balancer with N
 //! processes a client gets at most N times the limit, which still stops a flood.
 
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::types::UserId;
+use crate::types::{ApiTokenId, UserId};
 
 /// How many of each a client may do; bursts up to the same number are allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,7 @@ pub struct LimitSettings {
     pub sign_ins_per_minute: u32,
     pub link_views_per_minute: u32,
     pub loan_requests_per_hour: u32,
+    pub api_calls_per_minute: u32,
 }
 
 impl Default for LimitSettings {
@@ -26,6 +28,7 @@ impl Default for LimitSettings {
             sign_ins_per_minute: 10,
             link_views_per_minute: 30,
             loan_requests_per_hour: 20,
+            api_calls_per_minute: 600,
         }
     }
 }
@@ -49,6 +52,7 @@ pub struct RateLimits {
     sign_in: DefaultKeyedRateLimiter<IpAddr>,
     links: DefaultKeyedRateLimiter<IpAddr>,
     loan_requests: DefaultKeyedRateLimiter<UserId>,
+    api_calls: DefaultKeyedRateLimiter<ApiTokenId>,
     clock: DefaultClock,
     checks: AtomicU32,
 }
@@ -66,6 +70,7 @@ impl RateLimits {
                 settings.loan_requests_per_hour,
                 Quota::per_hour,
             )),
+            api_calls: RateLimiter::keyed(quota(settings.api_calls_per_minute, Quota::per_minute)),
             clock: DefaultClock::default(),
             checks: AtomicU32::new(0),
         }
@@ -103,6 +108,17 @@ impl RateLimits {
             })
     }
 
+    /// Counts one API call made with token `token`; refuses it when over the limit.
+    pub fn check_api_call(&self, token: ApiTokenId) -> Result<(), RateLimited> {
+        self.forget_old();
+        self.api_calls
+            .check_key(&token)
+            .map_err(|not_until| RateLimited {
+                retry_after_secs: not_until.wait_time_from(self.clock.now()).as_secs() + 1,
+                what: "calls with this API token",
+            })
+    }
+
     /// Now and then, drops the counters of clients that have been quiet long enough, so the
     /// tables stay small whatever addresses a flood comes from.
     fn forget_old(&self) {
@@ -110,6 +126,7 @@ impl RateLimits {
             self.sign_in.retain_recent();
             self.links.retain_recent();
             self.loan_requests.retain_recent();
+            self.api_calls.retain_recent();
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod sessions;
 pub mod snapshot;
 pub mod state;
 pub mod tasks;
+pub mod tokens;
 pub mod users;
 pub mod waiting;
 

@@ -18,6 +18,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        scopes -> Array<Text>,
+        token_hash -> Bytea,
+        hint -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         at -> Timestamptz,
@@ -249,6 +265,7 @@ diesel::table! {
 diesel::joinable!(admin_tasks -> loans (loan_id));
 diesel::joinable!(admin_tasks -> machines (machine_id));
 diesel::joinable!(admin_tasks -> users (closed_by));
+diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(emails -> loans (loan_id));
 diesel::joinable!(link_tokens -> loans (loan_id));
@@ -265,6 +282,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     admin_tasks,
+    api_tokens,
     audit_log,
     emails,
     jobs,

@@ -141,6 +141,8 @@ pub struct SiteSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// The largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// The longest an API token may live, in days.
+    pub api_token_max_days: i64,
 }
 
 impl SiteSettings {

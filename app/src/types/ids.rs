@@ -68,6 +68,8 @@ id_type! {
     SessionId;
     /// An admin's action on a machine (`machine_actions.id`).
     ActionId;
+    /// A personal API token (`api_tokens.id`; its secret is something else).
+    ApiTokenId;
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod drivers;
 mod enums;
 mod ids;
 mod policy;
+mod tokens;
 mod views;
 
 pub use account::*;
@@ -15,4 +16,5 @@ pub use drivers::*;
 pub use enums::*;
 pub use ids::*;
 pub use policy::*;
+pub use tokens::*;
 pub use views::*;

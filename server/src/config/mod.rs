@@ -32,6 +32,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// A session ends this long after sign-in, however busy.
     pub session_hours: i64,
+    /// The longest a personal API token may live, in days (a token lives 90 days unless its
+    /// maker chooses otherwise).
+    pub api_token_max_days: i64,
     /// A session unused this long ends.
     pub session_idle_minutes: i64,
     /// Single sign-on through an OpenID Connect provider; the development login is never
@@ -63,6 +66,8 @@ pub struct LimitsConfig {
     pub link_views_per_minute: u32,
     /// Loan requests per person and hour.
     pub loan_requests_per_hour: u32,
+    /// API calls per token and minute.
+    pub api_calls_per_minute: u32,
     /// The largest request body, in KiB.
     pub body_kib: usize,
     /// Live pages (event streams) one person may hold open at once.
@@ -76,6 +81,7 @@ impl Default for LimitsConfig {
             sign_ins_per_minute: limits.sign_ins_per_minute,
             link_views_per_minute: limits.link_views_per_minute,
             loan_requests_per_hour: limits.loan_requests_per_hour,
+            api_calls_per_minute: limits.api_calls_per_minute,
             body_kib: 64,
             live_pages_per_person: app::server::live::DEFAULT_STREAMS_PER_PERSON,
         }
@@ -88,6 +94,7 @@ impl LimitsConfig {
             sign_ins_per_minute: self.sign_ins_per_minute,
             link_views_per_minute: self.link_views_per_minute,
             loan_requests_per_hour: self.loan_requests_per_hour,
+            api_calls_per_minute: self.api_calls_per_minute,
         }
     }
 }
@@ -179,6 +186,7 @@ impl Default for Config {
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
             session_hours: 12,
+            api_token_max_days: 365,
             session_idle_minutes: 240,
             oidc: None,
             commands_dir: None,
@@ -276,7 +284,8 @@ impl Config {
         anyhow::ensure!(
             limits.sign_ins_per_minute > 0
                 && limits.link_views_per_minute > 0
-                && limits.loan_requests_per_hour > 0,
+                && limits.loan_requests_per_hour > 0
+                && limits.api_calls_per_minute > 0,
             "limits.* must be at least 1"
         );
         anyhow::ensure!(
@@ -290,6 +299,10 @@ impl Config {
         anyhow::ensure!(
             (1..=24 * 90).contains(&self.session_hours),
             "session_hours must be 1–2160"
+        );
+        anyhow::ensure!(
+            (1..=3650).contains(&self.api_token_max_days),
+            "api_token_max_days must be 1–3650"
         );
         anyhow::ensure!(
             (5..=60 * 24 * 90).contains(&self.session_idle_minutes),

@@ -26,7 +26,7 @@ pub async fn export(
             csv,
         )
             .into_response(),
-        Err(err) => refuse(&headers, "Audit log", err),
+        Err(err) => refuse(&headers, "/admin/audit.csv", "Audit log", err),
     }
 }
 

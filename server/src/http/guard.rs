@@ -40,6 +40,7 @@ pub async fn host(State(state): State<AppState>, request: Request, next: Next) -
     tracing::warn!(host = ?host, "refused a request for another host name");
     refuse_status(
         request.headers(),
+        request.uri().path(),
         StatusCode::MISDIRECTED_REQUEST,
         &format!(
             "This server answers for {} only.",
@@ -86,6 +87,7 @@ pub async fn requests(State(state): State<AppState>, request: Request, next: Nex
         tracing::warn!(path = %request.uri().path(), "refused a cross-site request");
         return refuse(
             request.headers(),
+            request.uri().path(),
             "Not from this site",
             AppError::Refused {
                 rule: "same_origin".into(),

@@ -28,9 +28,12 @@ pub async fn body_size(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(length) if length > limit as u64 => {
-            refuse(request.headers(), "Too large", too_large())
-        }
+        Some(length) if length > limit as u64 => refuse(
+            request.headers(),
+            request.uri().path(),
+            "Too large",
+            too_large(),
+        ),
         Some(_) => next.run(request).await,
         None if matches!(*request.method(), Method::GET | Method::HEAD) => next.run(request).await,
         None => {
@@ -41,7 +44,7 @@ pub async fn body_size(State(state): State<AppState>, request: Request, next: Ne
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
-                Err(_) => refuse(&parts.headers, "Too large", too_large()),
+                Err(_) => refuse(&parts.headers, parts.uri.path(), "Too large", too_large()),
             }
         }
     }
@@ -110,7 +113,12 @@ pub async fn rate(State(state): State<AppState>, mut request: Request, next: Nex
         Ok(()) => next.run(request).await,
         Err(limited) => {
             tracing::warn!(client = %client, what = limited.what, "rate limit reached");
-            refuse(request.headers(), "Slow down", limited.into())
+            refuse(
+                request.headers(),
+                request.uri().path(),
+                "Slow down",
+                limited.into(),
+            )
         }
     }
 }

@@ -44,6 +44,7 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
     router
         .route("/admin/audit.csv", get(audit_csv::export))
         .route("/healthz", get(healthz))
+        .merge(crate::api::v1::routes())
         .merge(live::routes())
         .merge(assets::routes(std::path::Path::new(
             &*state.leptos_options.site_root,

@@ -24,9 +24,13 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A refusal: `title` and `error`'s message, with `error`'s status.
-pub fn refuse(headers: &HeaderMap, title: &str, error: AppError) -> Response {
+/// A refusal of a request for `path`: `title` and `error`'s message, with `error`'s status. The
+/// JSON API's paths answer in the API's error shape.
+pub fn refuse(headers: &HeaderMap, path: &str, title: &str, error: AppError) -> Response {
     let status = error.status();
+    if path.starts_with("/api/v1/") {
+        return crate::api::v1::error_response(&error, None);
+    }
     let mut response = if wants_html(headers) {
         let page = format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · Loaner</title><link rel=\"stylesheet\" href=\"/pkg/loaner.css\"></head><body><main class=\"page narrow\"><h1>{title}</h1><div class=\"notice notice-warn\" role=\"alert\"><p>{message}</p></div><p><a href=\"/\">Back to the catalogue</a></p></main></body></html>",
@@ -55,9 +59,15 @@ pub fn refuse(headers: &HeaderMap, title: &str, error: AppError) -> Response {
 }
 
 /// A plain refusal with a status that has no `AppError` of its own (421).
-pub fn refuse_status(headers: &HeaderMap, status: StatusCode, message: &str) -> Response {
+pub fn refuse_status(
+    headers: &HeaderMap,
+    path: &str,
+    status: StatusCode,
+    message: &str,
+) -> Response {
     let mut response = refuse(
         headers,
+        path,
         "Wrong address",
         AppError::Conflict(message.to_owned()),
     );

@@ -151,6 +151,11 @@ const MATRIX: &[Entry] = &[
     page("/admin/people", "/admin/people", ADMIN),
     page("/admin/mailbox", "/admin/mailbox", ADMIN),
     page("/admin/mailbox/{id}", "/admin/mailbox/{mail}", ADMIN),
+    // API tokens: one's own; an admin also lists (and revokes) everyone's.
+    function("/api/list_api_tokens", "", SIGNED_IN),
+    function("/api/create_api_token", "name=ci&scope_loans_read=on", SIGNED_IN),
+    function("/api/revoke_api_token", "id={token}", [401, 200, 404, 200]),
+    page("/account/tokens", "/account/tokens", SIGNED_IN),
     // Plain routes.
     route("GET /admin/audit.csv", "/admin/audit.csv", ADMIN),
     route("GET /healthz", "/healthz", ANYONE),
@@ -160,6 +165,17 @@ const MATRIX: &[Entry] = &[
     // The browser bundle: public files (GET and HEAD only, as any method here runs).
     route("ANY /pkg", "/pkg/loaner.css", ANYONE),
     route("GET /readyz", "/readyz", ANYONE),
+    // The JSON API takes API tokens only: a signed-in browser's cookie gets 401 on every
+    // endpoint (the scope matrix in api.rs covers tokens); an unknown endpoint is a JSON 404.
+    route("GET /api/v1/me", "/api/v1/me", [401, 401, 401, 401]),
+    route("GET /api/v1/pools", "/api/v1/pools", [401, 401, 401, 401]),
+    route("GET /api/v1/loans", "/api/v1/loans", [401, 401, 401, 401]),
+    route("POST /api/v1/loans", "/api/v1/loans -", [401, 401, 401, 401]),
+    route("GET /api/v1/loans/{id}", "/api/v1/loans/{ready}", [401, 401, 401, 401]),
+    route("POST /api/v1/loans/{id}/extend", "/api/v1/loans/{ready}/extend", [401, 401, 401, 401]),
+    route("POST /api/v1/loans/{id}/return", "/api/v1/loans/{to_return}/return", [401, 401, 401, 401]),
+    route("POST /api/v1/loans/{id}/cancel", "/api/v1/loans/{to_cancel}/cancel", [401, 401, 401, 401]),
+    route("ANY /api/v1/{*rest}", "/api/v1/nothing", [404, 404, 404, 404]),
     // Single sign-on is not configured here (the development login is): nothing to start or
     // finish. Signing out works for anyone and lands on the signed-out page.
     route("GET /auth/login", "/auth/login?next=%2Floans", [404, 404, 404, 404]),
@@ -406,6 +422,16 @@ impl Fixture {
         .await
         .unwrap();
         fixture.values.push(("link", token));
+        // Dana's API token, which she (or an admin) may revoke.
+        let ask = app::types::NewApiToken {
+            name: "laptop".into(),
+            scopes: vec!["loans:read".into()],
+            expires_in_days: String::new(),
+        };
+        let (api_token, _) = app::server::tokens::create(&mut conn, &dana, &ask, 365, now)
+            .await
+            .unwrap();
+        fixture.values.push(("token", api_token.id.to_string()));
         fixture
     }
 

@@ -6,6 +6,7 @@ mod common;
 
 mod accountability;
 mod admin_actions;
+mod api;
 mod approvals;
 mod authorization;
 mod catalogue;

@@ -27,7 +27,8 @@ pub use steps::{
     StepFailure, StepPlan, StepRecord, StepRun,
 };
 pub use views::{
-    context, detail, list_all, list_for_machine, list_for_user, watchable, LoanContext,
+    context, detail, list_all, list_for_machine, list_for_user, search, watchable, LoanContext,
+    LoanSearch, LOAN_PAGE,
 };
 
 pub(crate) use request::start_provisioning;

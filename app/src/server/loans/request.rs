@@ -117,22 +117,35 @@ pub async fn request(
         policy::may_request(&policy, &groups, active.len() as i64, in_pool)
             .map_err(LoanError::Refused)?;
 
-        // A loan the pool's policy approves is stored approved: one row written once.
-        let state = match policy.approval_mode {
-            ApprovalMode::Manual => LoanState::Requested,
-            ApprovalMode::Automatic => lifecycle::next(LoanState::Requested, LoanAction::Approve)?,
+        // Where the loan starts, decided before it is written so that its row is written once:
+        // waiting for an admin, or approved and then on a free machine or in the line.
+        let start = match policy.approval_mode {
+            ApprovalMode::Manual => Start::Approval,
+            ApprovalMode::Automatic => match machines::claim_free(conn, pool.id).await? {
+                Some(machine) => Start::Machine(machine),
+                None if input.wait => Start::Line,
+                None => {
+                    return Err(LoanError::PoolExhausted {
+                        pool: pool.name.clone(),
+                    })
+                }
+            },
         };
+        let state = start.state()?;
         let loan_id: LoanId = diesel::insert_into(loans::table)
             .values(NewLoan {
                 user_id: user.id,
                 pool_id: pool.id,
-                machine_id: None,
+                machine_id: match &start {
+                    Start::Machine(machine) => Some(machine.id),
+                    _ => None,
+                },
                 state,
                 reason: checked.reason.clone(),
                 bug_ref: checked.bug_ref.clone(),
                 duration_hours: checked.duration_hours,
                 ssh_public_key: checked.ssh_key_line.clone(),
-                approved_at: (state == LoanState::Approved).then_some(now),
+                approved_at: (state != LoanState::Requested).then_some(now),
                 requested_at: now,
                 updated_at: now,
             })
@@ -140,34 +153,29 @@ pub async fn request(
             .get_result(conn)
             .await?;
         let duration = policy::format_hours(checked.duration_hours);
-        events::record(
-            conn,
-            loan_id,
-            now,
-            Event::new(
-                EventKind::Requested,
-                format!("{} requested {} for {duration}", user.name, pool.name),
-            )
-            .by(user.id),
+        let mut history = vec![Event::new(
+            EventKind::Requested,
+            format!("{} requested {} for {duration}", user.name, pool.name),
         )
-        .await?;
-        match policy.approval_mode {
-            ApprovalMode::Manual => {
-                events::record(
-                    conn,
-                    loan_id,
-                    now,
-                    Event::new(
-                        EventKind::AwaitingApproval,
-                        "This pool needs an admin's approval; the admins have been told",
-                    ),
-                )
-                .await?;
+        .by(user.id)];
+        match start {
+            Start::Approval => {
+                history.push(Event::new(
+                    EventKind::AwaitingApproval,
+                    "This pool needs an admin's approval; the admins have been told",
+                ));
+                events::record_all(conn, loan_id, now, history).await?;
                 mail::send_to_each_admin(conn, MailKind::NeedsApproval, loan_id, None, now).await?;
             }
-            ApprovalMode::Automatic => {
-                events::record(conn, loan_id, now, approved_event(None)).await?;
-                assign(conn, loan_id, &pool, input.wait, now).await?;
+            Start::Machine(machine) => {
+                history.extend([approved_event(None), assigned_event(&machine, None)]);
+                events::record_all(conn, loan_id, now, history).await?;
+                hand_over(conn, loan_id, &machine, now).await?;
+            }
+            Start::Line => {
+                let place = waiting::place(conn, pool.id, now, loan_id).await?;
+                history.extend([approved_event(None), waiting_event(&pool, place)]);
+                events::record_all(conn, loan_id, now, history).await?;
             }
         }
         Ok(loan_id)
@@ -230,16 +238,7 @@ async fn assign(
             let waiting = lifecycle::next(LoanState::Approved, LoanAction::Wait)?;
             set_state(conn, loan_id, waiting, now).await?;
             let place = waiting::place(conn, pool.id, now, loan_id).await?;
-            events::record(
-                conn,
-                loan_id,
-                now,
-                Event::new(
-                    EventKind::Waiting,
-                    format!("No {} machine is free: waiting in line, #{place}. The first one that comes back is yours.", pool.name),
-                ),
-            )
-            .await?;
+            events::record(conn, loan_id, now, waiting_event(pool, place)).await?;
             Ok(LoanState::Waiting)
         }
         None => Err(LoanError::PoolExhausted {
@@ -266,24 +265,69 @@ pub(crate) async fn start_provisioning(
         ))
         .execute(conn)
         .await?;
+    let waited = loan.approved_at.map(|at| now - at);
+    events::record(conn, loan_id, now, assigned_event(machine, waited)).await?;
+    hand_over(conn, loan_id, machine, now).await
+}
+
+/// The machine side of giving `machine` to a loan that already names it: the machine starts
+/// provisioning and the first step is queued.
+async fn hand_over(
+    conn: &mut AsyncPgConnection,
+    loan_id: LoanId,
+    machine: &Machine,
+    now: DateTime<Utc>,
+) -> Result<(), LoanError> {
     machines::set_state(conn, machine.id, MachineState::Provisioning, None, now).await?;
-    let waited = loan
-        .approved_at
-        .map(|at| now - at)
+    queue::enqueue(conn, &Job::step(Phase::Provision, loan_id, 0), now, now).await?;
+    Ok(())
+}
+
+/// Where a new loan starts.
+enum Start {
+    /// Waiting for an admin's approval.
+    Approval,
+    /// Approved, on this free machine (locked by this transaction).
+    Machine(Machine),
+    /// Approved, in the pool's waiting line.
+    Line,
+}
+
+impl Start {
+    /// The loan's state, reached from `Requested` by the lifecycle's own steps.
+    fn state(&self) -> Result<LoanState, LoanError> {
+        let requested = LoanState::Requested;
+        Ok(match self {
+            Start::Approval => requested,
+            Start::Machine(_) => lifecycle::next(
+                lifecycle::next(requested, LoanAction::Approve)?,
+                LoanAction::StartProvisioning,
+            )?,
+            Start::Line => lifecycle::next(
+                lifecycle::next(requested, LoanAction::Approve)?,
+                LoanAction::Wait,
+            )?,
+        })
+    }
+}
+
+/// The history's line for a machine given to a loan that waited `waited` since its approval.
+fn assigned_event(machine: &Machine, waited: Option<chrono::TimeDelta>) -> Event {
+    let waited = waited
         .filter(|w| w.num_seconds() >= 60)
         .map(|w| format!(" after waiting {} min", w.num_minutes()))
         .unwrap_or_default();
-    events::record(
-        conn,
-        loan_id,
-        now,
-        Event::new(
-            EventKind::MachineAssigned,
-            format!("Machine {} assigned{waited}", machine.fqdn),
-        )
-        .details(json!({ "machine_id": machine.id, "fqdn": machine.fqdn })),
+    Event::new(
+        EventKind::MachineAssigned,
+        format!("Machine {} assigned{waited}", machine.fqdn),
     )
-    .await?;
-    queue::enqueue(conn, &Job::step(Phase::Provision, loan_id, 0), now, now).await?;
-    Ok(())
+    .details(json!({ "machine_id": machine.id, "fqdn": machine.fqdn }))
+}
+
+/// The history's line for a loan that joined `pool`'s waiting line at `place`.
+fn waiting_event(pool: &Pool, place: i64) -> Event {
+    Event::new(
+        EventKind::Waiting,
+        format!("No {} machine is free: waiting in line, #{place}. The first one that comes back is yours.", pool.name),
+    )
 }

@@ -94,6 +94,10 @@ struct Which {
     /// Only loans requested before this one (a page of "All loans").
     before: Option<LoanId>,
     limit: Option<i64>,
+    /// Only loans in one of these states.
+    states: Option<Vec<LoanState>>,
+    /// Only loans of the pool with this slug.
+    pool_slug: Option<String>,
 }
 
 /// The name of a loan's machine, looked up per row: as a join, PostgreSQL hashed all 2,000
@@ -135,8 +139,13 @@ async fn summaries(
         machine_id,
         before,
         limit,
+        states,
+        pool_slug,
     } = which;
-    if let (Some(user_id), None, None, None, None) = (user_id, loan_id, machine_id, before, limit) {
+    let simple = states.is_none() && pool_slug.is_none();
+    if let (Some(user_id), None, None, None, None, true) =
+        (user_id, loan_id, machine_id, before, limit, simple)
+    {
         // One person's loans ("My loans", on every visit): the same query each time, so
         // PostgreSQL plans it once (a boxed query is planned on every call).
         let rows: Vec<SummaryRow> = summary_query()
@@ -163,6 +172,12 @@ async fn summaries(
             .bind::<diesel::sql_types::BigInt, _>(before.0)
             .sql(")"),
         );
+    }
+    if let Some(states) = states {
+        query = query.filter(loans::state.eq_any(states));
+    }
+    if let Some(slug) = pool_slug {
+        query = query.filter(pools::slug.eq(slug));
     }
     if let Some(limit) = limit {
         query = query.limit(limit);
@@ -231,9 +246,42 @@ pub async fn list_all(
     conn: &mut AsyncPgConnection,
     before: Option<LoanId>,
 ) -> Result<LoanPage, LoanError> {
+    search(
+        conn,
+        LoanSearch {
+            before,
+            limit: LOAN_PAGE,
+            ..LoanSearch::default()
+        },
+    )
+    .await
+}
+
+/// Which loans [`search`] finds.
+#[derive(Clone, Debug, Default)]
+pub struct LoanSearch {
+    /// One person's loans; everyone's with `None`.
+    pub owner: Option<UserId>,
+    pub states: Option<Vec<LoanState>>,
+    pub pool_slug: Option<String>,
+    /// Loans requested before this one: the cursor of the next page.
+    pub before: Option<LoanId>,
+    /// At most this many (1–[`LOAN_PAGE`]).
+    pub limit: i64,
+}
+
+/// One page of the loans `search` names, newest first, with the cursor of the next page.
+pub async fn search(
+    conn: &mut AsyncPgConnection,
+    search: LoanSearch,
+) -> Result<LoanPage, LoanError> {
+    let limit = search.limit.clamp(1, LOAN_PAGE);
     let which = Which {
-        before,
-        limit: Some(LOAN_PAGE + 1),
+        user_id: search.owner,
+        before: search.before,
+        limit: Some(limit + 1),
+        states: search.states,
+        pool_slug: search.pool_slug,
         ..Which::default()
     };
     let mut loans: Vec<LoanSummary> = summaries(conn, which)
@@ -241,9 +289,9 @@ pub async fn list_all(
         .into_iter()
         .map(|(s, _)| s)
         .collect();
-    let older = match loans.len() as i64 > LOAN_PAGE {
+    let older = match loans.len() as i64 > limit {
         true => {
-            loans.truncate(LOAN_PAGE as usize);
+            loans.truncate(limit as usize);
             loans.last().map(|l| l.id)
         }
         false => None,

@@ -254,6 +254,7 @@ impl World {
             drivers: self.setup(),
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
+            api_token_max_days: 365,
         })
     }
 
