@@ -71,12 +71,51 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/loans/{id}/extend", post(loans::extend))
         .route("/api/v1/loans/{id}/return", post(loans::give_back))
         .route("/api/v1/loans/{id}/cancel", post(loans::cancel))
+        .route("/api/v1/docs", get(docs))
         .route("/api/v1/{*rest}", axum::routing::any(not_an_endpoint))
+}
+
+/// `GET /api/v1/docs`: the endpoints, for people (no token needed).
+async fn docs() -> Response {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let rows: String = ENDPOINTS
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                e.method,
+                escape(e.path),
+                e.scope,
+                escape(e.summary)
+            )
+        })
+        .collect();
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>API · Loaner</title><link rel=\"stylesheet\" href=\"/pkg/loaner.css\"></head><body><main class=\"page\"><h1>Loaner API v1</h1>\
+         <p class=\"lead\">JSON over HTTPS. Send a personal API token (make one on <a href=\"/account/tokens\">API tokens</a>) as <code>Authorization: Bearer loaner_…</code>; a browser's sign-in does not count here. A token acts as its owner, limited by its scopes and its owner's role.</p>\
+         <p>Errors have one shape: <code>{{\"error\": {{\"code\", \"message\", \"fields\": [{{\"field\", \"message\"}}], \"rule\"}}}}</code>. Lists take <code>limit</code> (1–100) and <code>before</code> (the <code>next</code> of the previous page).</p>\
+         <div class=\"table-wrap\"><table class=\"table\"><thead><tr><th>Method</th><th>Path</th><th>Scope</th><th>What it does</th></tr></thead><tbody>{rows}</tbody></table></div></main></body></html>"
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+        ],
+        page,
+    )
+        .into_response()
 }
 
 async fn not_an_endpoint() -> ApiError {
     ApiError::from(AppError::NotFound(
-        "That API endpoint (see /api/v1/openapi.json)".into(),
+        "That API endpoint (see /api/v1/docs)".into(),
     ))
 }
 
