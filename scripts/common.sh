@@ -156,12 +156,12 @@ stop_private_pg() {
   fi
 }
 
-# The tests' Python peers in a virtualenv under target/: the SMTP server (PyPI aiosmtpd) and the
-# EC2-compatible endpoint (PyPI moto's server).
+# The tests' Python peers in a virtualenv under target/: the SMTP server (PyPI aiosmtpd), the
+# EC2-compatible endpoint (PyPI moto's server), and the OpenAPI document's validator.
 ensure_smtp_sink() {
   local venv="$ROOT/target/venv"
-  if ! "$venv/bin/python" -c 'import aiosmtpd, moto.server' 2>/dev/null; then
-    step "Installing aiosmtpd (SMTP) and moto (EC2 API), the tests' peers, in target/venv"
+  if ! "$venv/bin/python" -c 'import aiosmtpd, moto.server, openapi_spec_validator' 2>/dev/null; then
+    step "Installing aiosmtpd (SMTP), moto (EC2 API) and openapi-spec-validator, the tests' peers, in target/venv"
     if [ ! -x "$venv/bin/python" ]; then
       rm -rf "$venv"
       if ! python3 -m venv "$venv" 2>/dev/null; then
@@ -169,7 +169,8 @@ ensure_smtp_sink() {
         python3 -m venv "$venv"
       fi
     fi
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' 'moto[server]==5.2.5'
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' 'moto[server]==5.2.5' \
+      'openapi-spec-validator==0.7.2'
   fi
   export SMTP_SINK_PYTHON="$venv/bin/python"
 }

@@ -51,7 +51,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The bundle a page's islands are in, when it is not the people's pages' (`loaner`).
+/// The bundle a page's islands are in, when it is not the people's pages' (`loaner`). The API
+/// tokens page, visited rarely, hydrates from the admin pages' bundle.
 fn bundle_for(path: &str) -> Option<&'static str> {
     let editor = |list: &str| {
         path.strip_prefix(list)
@@ -60,7 +61,7 @@ fn bundle_for(path: &str) -> Option<&'static str> {
     };
     if editor("/admin/pools") || editor("/admin/machines") {
         Some("loaner_inventory")
-    } else if path == "/admin" || path.starts_with("/admin/") {
+    } else if path == "/admin" || path.starts_with("/admin/") || path == "/account/tokens" {
         Some("loaner_admin")
     } else {
         None

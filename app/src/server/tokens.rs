@@ -304,6 +304,17 @@ impl Rejected {
     }
 }
 
+/// A token row as `authenticate` reads it, with its owner.
+type Found = (
+    ApiTokenId,
+    String,
+    Vec<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    User,
+);
+
 /// The grant a presented secret carries, with its owner as they are now. Each use is recorded
 /// (at most once a minute, so a busy script does not write a row per call).
 pub async fn authenticate(
@@ -314,15 +325,7 @@ pub async fn authenticate(
     if !secret.starts_with(SECRET_PREFIX) || secret.len() > 200 {
         return Ok(Err(Rejected::Unknown));
     }
-    let found: Option<(
-        ApiTokenId,
-        String,
-        Vec<String>,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        User,
-    )> = api_tokens::table
+    let found: Option<Found> = api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(hash(secret)))
         .select((

@@ -176,6 +176,7 @@ const MATRIX: &[Entry] = &[
     route("POST /api/v1/loans/{id}/return", "/api/v1/loans/{to_return}/return", [401, 401, 401, 401]),
     route("POST /api/v1/loans/{id}/cancel", "/api/v1/loans/{to_cancel}/cancel", [401, 401, 401, 401]),
     route("GET /api/v1/docs", "/api/v1/docs", ANYONE),
+    route("GET /api/v1/openapi.json", "/api/v1/openapi.json", ANYONE),
     route("ANY /api/v1/{*rest}", "/api/v1/nothing", [404, 404, 404, 404]),
     // Single sign-on is not configured here (the development login is): nothing to start or
     // finish. Signing out works for anyone and lands on the signed-out page.

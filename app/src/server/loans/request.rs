@@ -122,7 +122,7 @@ pub async fn request(
         let start = match policy.approval_mode {
             ApprovalMode::Manual => Start::Approval,
             ApprovalMode::Automatic => match machines::claim_free(conn, pool.id).await? {
-                Some(machine) => Start::Machine(machine),
+                Some(machine) => Start::Machine(Box::new(machine)),
                 None if input.wait => Start::Line,
                 None => {
                     return Err(LoanError::PoolExhausted {
@@ -288,7 +288,7 @@ enum Start {
     /// Waiting for an admin's approval.
     Approval,
     /// Approved, on this free machine (locked by this transaction).
-    Machine(Machine),
+    Machine(Box<Machine>),
     /// Approved, in the pool's waiting line.
     Line,
 }

@@ -99,7 +99,7 @@ pub struct NewLoan {
     pub reason: String,
     #[serde(default)]
     pub bug_ref: Option<String>,
-    /// How long, in hours; the pool's shortest offered duration when left out.
+    /// How long, in hours; the pool's default when left out.
     #[serde(default)]
     pub duration_hours: Option<i32>,
     pub ssh_public_key: String,
@@ -133,7 +133,7 @@ pub async fn create(
         Some(hours) => hours.to_string(),
         None => app::server::pools::request_form(&mut conn, body.pool.trim())
             .await?
-            .and_then(|form| form.durations.first().copied())
+            .map(|form| form.pool.policy.default_duration_hours)
             .map(|h| h.to_string())
             .unwrap_or_default(),
     };

@@ -6,6 +6,7 @@
 
 mod catalogue;
 mod loans;
+pub mod openapi;
 
 use std::time::Duration;
 
@@ -72,7 +73,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/loans/{id}/return", post(loans::give_back))
         .route("/api/v1/loans/{id}/cancel", post(loans::cancel))
         .route("/api/v1/docs", get(docs))
+        .route("/api/v1/openapi.json", get(openapi_document))
         .route("/api/v1/{*rest}", axum::routing::any(not_an_endpoint))
+}
+
+/// `GET /api/v1/openapi.json`: the OpenAPI 3.1 document (no token needed).
+async fn openapi_document(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    reply(
+        StatusCode::OK,
+        &openapi::document(&state.site.public_url.origin()),
+    )
 }
 
 /// `GET /api/v1/docs`: the endpoints, for people (no token needed).
@@ -96,7 +106,7 @@ async fn docs() -> Response {
         .collect();
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>API · Loaner</title><link rel=\"stylesheet\" href=\"/pkg/loaner.css\"></head><body><main class=\"page\"><h1>Loaner API v1</h1>\
-         <p class=\"lead\">JSON over HTTPS. Send a personal API token (make one on <a href=\"/account/tokens\">API tokens</a>) as <code>Authorization: Bearer loaner_…</code>; a browser's sign-in does not count here. A token acts as its owner, limited by its scopes and its owner's role.</p>\
+         <p class=\"lead\">JSON over HTTPS. Send a personal API token (make one on <a href=\"/account/tokens\">API tokens</a>) as <code>Authorization: Bearer loaner_…</code>; a browser's sign-in does not count here. A token acts as its owner, limited by its scopes and its owner's role. The OpenAPI 3.1 document: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
          <p>Errors have one shape: <code>{{\"error\": {{\"code\", \"message\", \"fields\": [{{\"field\", \"message\"}}], \"rule\"}}}}</code>. Lists take <code>limit</code> (1–100) and <code>before</code> (the <code>next</code> of the previous page).</p>\
          <div class=\"table-wrap\"><table class=\"table\"><thead><tr><th>Method</th><th>Path</th><th>Scope</th><th>What it does</th></tr></thead><tbody>{rows}</tbody></table></div></main></body></html>"
     );
