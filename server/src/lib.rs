@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod database;
 pub mod demo;

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use server::actions::Outcome;
+use server::client::ClientCommand;
 use server::config::Config;
 use server::runtime;
 
@@ -22,6 +23,9 @@ struct Cli {
     /// A TOML configuration file (LOANER_* environment variables override it).
     #[arg(long, global = true, env = "LOANER_CONFIG")]
     config: Option<PathBuf>,
+    /// Client commands: print the site's JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +61,10 @@ enum Command {
         #[command(subcommand)]
         command: InventoryCommand,
     },
+    /// Print shell completions for the `loaner` command (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +90,23 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // The client commands talk to a site; they need none of the server's configuration.
+    match cli.command {
+        Command::Client(command) => {
+            return match server::client::run(command, cli.json).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => {
+                    eprintln!("loaner: {}", failure.message());
+                    failure.exit_code()
+                }
+            };
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "loaner", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let result = async {
         let config = Config::load(cli.config.as_deref())?;
         match cli.command {
@@ -96,6 +121,7 @@ async fn main() -> ExitCode {
             Command::Inventory {
                 command: InventoryCommand::Sync { file, dry_run },
             } => server::inventory::sync_file(&config, &file, dry_run).await,
+            Command::Client(_) | Command::Completions { .. } => Ok(()),
             Command::Action {
                 action,
                 host,

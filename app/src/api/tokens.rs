@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::types::{ApiTokenId, ApiTokenView, CreatedApiToken, NewApiToken, TokenLists};
+use crate::types::{ApiTokenId, ApiTokenView, CreatedApiToken, TokenLists};
 
 /// The caller's tokens, newest first, and for an admin every person's.
 #[server(endpoint = "list_api_tokens")]
@@ -39,7 +39,7 @@ pub async fn create_api_token(
     expires_in_days: Option<String>,
 ) -> Result<CreatedApiToken, AppError> {
     use crate::server::{context, tokens};
-    use crate::types::Scope;
+    use crate::types::{NewApiToken, Scope};
     let (state, user) = context::require_user().await?;
     // One checkbox per scope; a checked one sends "on".
     let checked = [

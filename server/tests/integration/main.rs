@@ -11,6 +11,7 @@ mod approvals;
 mod authorization;
 mod catalogue;
 mod cleanup;
+mod client;
 mod commands;
 mod concurrency;
 mod crash;
