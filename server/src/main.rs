@@ -40,7 +40,8 @@ enum Command {
     Migrate,
     /// Run an action on a machine through its drivers, as the machine page does: status,
     /// power_on, power_off, reboot or reimage. Exit status: 0 done (or queued), 1 refused or
-    /// failed, 2 still running when --wait ran out.
+    /// failed, 2 still running when --wait ran out. With --remote, through a site's API as
+    /// `loaner login` stored it (exit 0 done, 1 failed, 2 refused, 3 still running).
     Action {
         /// status, power_on, power_off, reboot or reimage.
         action: String,
@@ -55,6 +56,10 @@ enum Command {
         /// The longest to wait, in seconds.
         #[arg(long, default_value_t = 900)]
         timeout: u64,
+        /// Ask a Loaner site through its API (an admin's token with machines:act) instead of
+        /// this machine's configuration and database; waits for the end.
+        #[arg(long)]
+        remote: bool,
     },
     /// Manage pools and machines as code.
     Inventory {
@@ -101,6 +106,24 @@ async fn main() -> ExitCode {
                 }
             };
         }
+        Command::Action {
+            action,
+            host,
+            reason,
+            timeout,
+            remote: true,
+            ..
+        } => {
+            return match server::client::remote_action(&action, &host, &reason, timeout, cli.json)
+                .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => {
+                    eprintln!("loaner: {}", failure.message());
+                    failure.exit_code()
+                }
+            };
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "loaner", &mut std::io::stdout());
             return ExitCode::SUCCESS;
@@ -121,13 +144,16 @@ async fn main() -> ExitCode {
             Command::Inventory {
                 command: InventoryCommand::Sync { file, dry_run },
             } => server::inventory::sync_file(&config, &file, dry_run).await,
-            Command::Client(_) | Command::Completions { .. } => Ok(()),
+            Command::Client(_)
+            | Command::Completions { .. }
+            | Command::Action { remote: true, .. } => Ok(()),
             Command::Action {
                 action,
                 host,
                 reason,
                 wait,
                 timeout,
+                remote: false,
             } => {
                 let wait = wait.then(|| std::time::Duration::from_secs(timeout));
                 return server::actions::run(&config, &action, &host, &reason, wait)

@@ -6,6 +6,7 @@
 //! Exit status: 0 done; 1 failed (the site or the network failed, or the loan failed);
 //! 2 refused (not signed in, not allowed, invalid, a policy said no); 3 timed out (`--wait`).
 
+pub mod admin;
 mod store;
 mod text;
 
@@ -73,6 +74,19 @@ pub enum ClientCommand {
     Return { id: i64 },
     /// Call off a loan that is not ready yet.
     Cancel { id: i64 },
+    /// Admins: approve a loan waiting for approval.
+    Approve {
+        id: i64,
+        /// Approve for fewer hours than asked.
+        #[arg(long)]
+        hours: Option<i32>,
+    },
+    /// Admins: deny a loan waiting for approval; the requester is told why.
+    Deny {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// How a client command ended.
@@ -103,13 +117,13 @@ impl Failure {
 }
 
 /// A site and a token to call it with.
-struct Api {
+pub struct Api {
     http: reqwest::Client,
     login: Login,
 }
 
 impl Api {
-    fn new(login: Login) -> Result<Self, Failure> {
+    pub fn new(login: Login) -> Result<Self, Failure> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("loaner-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(90))
@@ -119,7 +133,7 @@ impl Api {
     }
 
     /// Calls `path` and returns its JSON, or the site's refusal as a [`Failure`].
-    async fn call(
+    pub async fn call(
         &self,
         method: Method,
         path: &str,
@@ -192,6 +206,16 @@ pub async fn run(command: ClientCommand, json_output: bool) -> Result<(), Failur
     };
     match command {
         ClientCommand::Login { .. } => Ok(()),
+        ClientCommand::Approve { id, hours } => {
+            let (value, human) = admin::approve(&api, id, hours).await?;
+            print(&value, human);
+            Ok(())
+        }
+        ClientCommand::Deny { id, reason } => {
+            let (value, human) = admin::deny(&api, id, &reason).await?;
+            print(&value, human);
+            Ok(())
+        }
         ClientCommand::Pools => {
             let pools = api.call(Method::GET, "/api/v1/pools", None).await?;
             print(&pools, text::pools(&pools));
@@ -369,6 +393,27 @@ async fn login(url: &str, json_output: bool) -> Result<(), Failure> {
             me["token"]["name"].as_str().unwrap_or("?"),
             path.display()
         );
+    }
+    Ok(())
+}
+
+/// Runs `loaner action --remote`: through the site's API with the stored login.
+pub async fn remote_action(
+    action: &str,
+    host: &str,
+    reason: &str,
+    timeout: u64,
+    json_output: bool,
+) -> Result<(), Failure> {
+    let api = Api::new(store::load()?)?;
+    let (value, human) = admin::action(&api, action, host, reason, timeout).await?;
+    if json_output {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        print!("{human}");
     }
     Ok(())
 }

@@ -254,3 +254,84 @@ async fn login_checks_the_token_before_keeping_it_and_completions_are_generated(
         out(&completions)
     );
 }
+
+#[tokio::test]
+async fn an_admin_approves_and_denies_from_the_command_line_and_a_developer_is_refused() {
+    let w = World::new().await;
+    let mut gated = w.pool_spec("gated");
+    gated.approval = app::types::ApprovalMode::Manual;
+    w.add_pool(gated).await;
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let first = w.borrow(&dana, "gated").await;
+    let second = w.borrow(&dana, "gated").await;
+    let make = async |owner: &app::server::models::User, scope: Scope| {
+        let ask = NewApiToken {
+            name: "cli".into(),
+            scopes: vec![scope.as_str().into()],
+            expires_in_days: String::new(),
+        };
+        tokens::create(&mut *w.conn().await, owner, &ask, 365, w.clock.now())
+            .await
+            .unwrap()
+            .1
+    };
+    let rexs = make(&rex, Scope::Admin).await;
+    let danas = make(&dana, Scope::LoansWrite).await;
+    let site = serve(&w).await;
+    let as_rex = async |args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"));
+        command
+            .args(&all)
+            .env_clear()
+            .env("LOANER_URL", &site.url)
+            .env("LOANER_TOKEN", &rexs);
+        command.output().await.unwrap()
+    };
+
+    let refused = site.run(&["login", &site.url], Some(&danas)).await;
+    assert!(refused.status.success());
+    let not_admin = site.run(&["approve", &first.to_string()], None).await;
+    assert_eq!(not_admin.status.code(), Some(2), "{}", err(&not_admin));
+    assert!(
+        err(&not_admin).contains("token_scope"),
+        "{}",
+        err(&not_admin)
+    );
+
+    let approved = as_rex(&["approve", &first.to_string(), "--hours", "4"]).await;
+    assert!(
+        approved.status.success(),
+        "{}{}",
+        out(&approved),
+        err(&approved)
+    );
+    let approved: serde_json::Value = serde_json::from_slice(&approved.stdout).unwrap();
+    assert_eq!(approved["state"], "provisioning", "{approved}");
+    let denied = as_rex(&[
+        "deny",
+        &second.to_string(),
+        "--reason",
+        "Use the shared pool",
+    ])
+    .await;
+    assert!(denied.status.success(), "{}", err(&denied));
+    let states: Vec<String> = w
+        .sql()
+        .await
+        .query("SELECT state FROM loans ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(states, ["provisioning", "denied"]);
+    let again = as_rex(&["deny", &second.to_string(), "--reason", "x"]).await;
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a decided loan cannot be denied again"
+    );
+}

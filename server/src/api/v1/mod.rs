@@ -4,6 +4,7 @@
 //! scopes, a rate limit per token, and one error shape:
 //! `{"error": {"code": "…", "message": "…", "fields": [{"field", "message"}], "rule": "…"}}`.
 
+mod admin;
 mod catalogue;
 mod loans;
 pub mod openapi;
@@ -59,6 +60,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint("POST", "/api/v1/loans/{id}/extend", Scope::LoansWrite, "Extend a ready loan within its pool's policy"),
     endpoint("POST", "/api/v1/loans/{id}/return", Scope::LoansWrite, "Give the machine back: it is cleaned and returns to the pool"),
     endpoint("POST", "/api/v1/loans/{id}/cancel", Scope::LoansWrite, "Call off a loan that is not ready yet"),
+    endpoint("GET", "/api/v1/approvals", Scope::Admin, "Admins: loans waiting for approval, oldest first"),
+    endpoint("POST", "/api/v1/approvals/{id}/approve", Scope::Admin, "Admins: approve a request (?duration_hours= to shorten it)"),
+    endpoint("POST", "/api/v1/approvals/{id}/deny", Scope::Admin, "Admins: deny a request, saying why"),
+    endpoint("GET", "/api/v1/machines", Scope::MachinesRead, "Admins: machines, a page at a time (?state=, ?page=)"),
+    endpoint("GET", "/api/v1/machines/{host}", Scope::MachinesRead, "Admins: a machine's actions it can run, its latest actions and loans"),
+    endpoint("POST", "/api/v1/machines/{host}/actions", Scope::MachinesAct, "Admins: run status, power_on, power_off, reboot or reimage; ?wait=SECONDS"),
+    endpoint("GET", "/api/v1/machines/{host}/actions/{id}", Scope::MachinesRead, "Admins: one action and its output; ?wait=SECONDS until it ends"),
+    endpoint("GET", "/api/v1/audit", Scope::Admin, "Admins: the audit log, filtered by actor, target, kind and dates, a page at a time"),
 ];
 
 /// The API's routes, one method per `.route` (the tests read them from this source).
@@ -72,6 +81,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/loans/{id}/extend", post(loans::extend))
         .route("/api/v1/loans/{id}/return", post(loans::give_back))
         .route("/api/v1/loans/{id}/cancel", post(loans::cancel))
+        .route("/api/v1/approvals", get(admin::approvals))
+        .route("/api/v1/approvals/{id}/approve", post(admin::approve))
+        .route("/api/v1/approvals/{id}/deny", post(admin::deny))
+        .route("/api/v1/machines", get(admin::machine_list))
+        .route("/api/v1/machines/{host}", get(admin::machine_get))
+        .route("/api/v1/machines/{host}/actions", post(admin::run_action))
+        .route(
+            "/api/v1/machines/{host}/actions/{id}",
+            get(admin::action_get),
+        )
+        .route("/api/v1/audit", get(admin::audit_search))
         .route("/api/v1/docs", get(docs))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/api/v1/{*rest}", axum::routing::any(not_an_endpoint))

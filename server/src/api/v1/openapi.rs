@@ -46,7 +46,35 @@ fn query_parameters(endpoint: &Endpoint) -> Vec<Query> {
                 description: "Loans per page.",
             },
         ],
-        ("POST", "/api/v1/loans") | ("GET", "/api/v1/loans/{id}") => vec![wait],
+        ("POST", "/api/v1/loans")
+        | ("GET", "/api/v1/loans/{id}")
+        | ("POST", "/api/v1/machines/{host}/actions")
+        | ("GET", "/api/v1/machines/{host}/actions/{id}") => vec![wait],
+        ("POST", "/api/v1/approvals/{id}/approve") => vec![Query {
+            name: "duration_hours",
+            schema: json!({ "type": "integer", "minimum": 1 }),
+            description: "Approve for fewer hours than asked.",
+        }],
+        ("GET", "/api/v1/machines") => vec![
+            Query {
+                name: "state",
+                schema: json!({ "type": "string" }),
+                description: "Only machines in this state.",
+            },
+            Query {
+                name: "page",
+                schema: json!({ "type": "integer", "minimum": 1 }),
+                description: "The page, from 1.",
+            },
+        ],
+        ("GET", "/api/v1/audit") => ["actor", "target", "kind", "from", "to", "before"]
+            .into_iter()
+            .map(|name| Query {
+                name,
+                schema: json!({ "type": "string" }),
+                description: "As on the audit log page (dates as YYYY-MM-DD; `before`: the last entry's id of the previous page).",
+            })
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -68,7 +96,14 @@ fn answer(endpoint: &Endpoint) -> (&'static str, Value) {
                 "next": { "type": ["integer", "null"], "description": "`before` for the next page; null on the last." } } }),
         ),
         ("POST", "/api/v1/loans") => ("201", loan),
-        _ => ("200", loan),
+        (_, path) if path.starts_with("/api/v1/loans/") => ("200", loan),
+        ("POST", "/api/v1/machines/{host}/actions") => {
+            ("202", json!({ "$ref": "#/components/schemas/Action" }))
+        }
+        ("GET", "/api/v1/machines/{host}/actions/{id}") => {
+            ("200", json!({ "$ref": "#/components/schemas/Action" }))
+        }
+        _ => ("200", json!({ "type": "object" })),
     }
 }
 
@@ -84,9 +119,18 @@ fn operation_id(endpoint: &Endpoint) -> String {
 
 fn operation(endpoint: &Endpoint) -> Value {
     let mut parameters: Vec<Value> = Vec::new();
+    if endpoint.path.contains("{host}") {
+        parameters.push(json!({ "name": "host", "in": "path", "required": true,
+            "schema": { "type": "string" }, "description": "The machine's name, as in the inventory." }));
+    }
     if endpoint.path.contains("{id}") {
+        let what = if endpoint.path.contains("/actions/") {
+            "The action's number."
+        } else {
+            "The loan's number."
+        };
         parameters.push(json!({ "name": "id", "in": "path", "required": true,
-            "schema": { "type": "integer" }, "description": "The loan's number." }));
+            "schema": { "type": "integer" }, "description": what }));
     }
     for query in query_parameters(endpoint) {
         parameters.push(
@@ -122,9 +166,15 @@ fn operation(endpoint: &Endpoint) -> Value {
         "responses": responses,
         "security": [{ "token": [endpoint.scope.as_str()] }],
     });
-    if endpoint.method == "POST" && endpoint.path == "/api/v1/loans" {
+    let body = match endpoint.path {
+        "/api/v1/loans" if endpoint.method == "POST" => Some("NewLoan"),
+        "/api/v1/approvals/{id}/deny" => Some("Deny"),
+        "/api/v1/machines/{host}/actions" => Some("RunAction"),
+        _ => None,
+    };
+    if let Some(schema) = body {
         op["requestBody"] = json!({ "required": true, "content": { "application/json": {
-            "schema": { "$ref": "#/components/schemas/NewLoan" } } } });
+            "schema": { "$ref": format!("#/components/schemas/{schema}") } } } });
     }
     op
 }
@@ -181,6 +231,18 @@ pub fn document(server_url: &str) -> Value {
                         "wait_in_line": { "type": "boolean", "default": false },
                     },
                 },
+                "Deny": { "type": "object", "required": ["reason"], "additionalProperties": false,
+                    "properties": { "reason": { "type": "string" } } },
+                "RunAction": { "type": "object", "required": ["action"], "additionalProperties": false,
+                    "properties": {
+                        "action": { "type": "string", "enum": ["status", "power_on", "power_off", "reboot", "reimage"] },
+                        "reason": { "type": "string", "description": "Required when the machine is on loan." } } },
+                "Action": { "type": "object", "required": ["id", "action", "state"], "properties": {
+                    "id": { "type": "integer" },
+                    "action": { "type": "string" },
+                    "state": { "type": "string", "enum": ["queued", "running", "succeeded", "failed"] },
+                    "output": { "type": "string" },
+                    "error": { "type": ["string", "null"] } } },
                 "Me": loose("The token's owner (id, name, email, role) and the token (id, name, scopes, effective_scopes)."),
                 "Pool": loose("A pool: slug, name, platform, description, image, free and total machines, waiting loans, policy, caps."),
                 "LoanSummary": {

@@ -288,3 +288,116 @@ async fn an_action_asked_for_before_the_machine_was_lent_never_runs_on_the_borro
         .unwrap();
     assert_eq!(detail.summary.state, LoanState::Ready);
 }
+
+#[tokio::test]
+async fn an_admins_token_runs_an_action_through_the_api_and_follows_it_to_its_end() {
+    use crate::api::{api, json, token};
+    use app::types::Scope;
+    use axum::http::{Method, StatusCode};
+    let lab = Lab::shared().await;
+    lab.reset(true);
+    let w = World::new().await;
+    let machine = rig(
+        &w,
+        "remote",
+        vec![],
+        vec![],
+        serde_json::json!({}),
+        lab.settings(15),
+    )
+    .await;
+    let worker = lab_worker(&w, &lab);
+    let site = w.web(true, "127.0.0.1:3000");
+    let rex = w.admin("Rex").await;
+    let dana = w.developer("Dana").await;
+    let host: String = w
+        .sql()
+        .await
+        .query_one("SELECT fqdn FROM machines WHERE id = $1", &[&machine.0])
+        .await
+        .unwrap()
+        .get(0);
+    let ops = token(&w, &rex, "ops", &[Scope::MachinesAct]).await;
+    let reader = token(&w, &rex, "read", &[Scope::MachinesRead]).await;
+    let danas = token(&w, &dana, "dana", &[Scope::MachinesAct, Scope::LoansWrite]).await;
+
+    let path = format!("/api/v1/machines/{host}/actions");
+    let body = serde_json::json!({ "action": "status" }).to_string();
+    // A developer's token is refused whatever its scopes say; a read-only one cannot act.
+    for (secret, rule) in [(&danas, "admins_only"), (&reader, "token_scope")] {
+        let refused = api(&site, Method::POST, &path, Some(secret), Some(&body)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert_eq!(json(&refused)["error"]["rule"], rule, "{}", refused.body);
+    }
+    let bad = api(
+        &site,
+        Method::POST,
+        &path,
+        Some(&ops),
+        Some(r#"{"action": "explode"}"#),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_eq!(json(&bad)["error"]["fields"][0]["field"], "action");
+
+    let queued = api(&site, Method::POST, &path, Some(&ops), Some(&body)).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.body);
+    let action = json(&queued)["id"].as_i64().unwrap();
+    assert_eq!(
+        queued.header("location"),
+        Some(format!("{path}/{action}").as_str())
+    );
+    let follow = format!("{path}/{action}?wait=20");
+    let (done, ()) = tokio::join!(
+        api(&site, Method::GET, &follow, Some(&reader), None),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            w.drain_with(&worker).await
+        }
+    );
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let done = json(&done);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert!(
+        done["output"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("power"),
+        "{done}"
+    );
+
+    let overview = json(
+        &api(
+            &site,
+            Method::GET,
+            &format!("/api/v1/machines/{host}"),
+            Some(&reader),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(
+        overview["actions"]["history"][0]["id"], action,
+        "{overview}"
+    );
+    let listed = json(&api(&site, Method::GET, "/api/v1/machines", Some(&reader), None).await);
+    assert!(listed.to_string().contains(&host), "{listed}");
+    let missing = api(
+        &site,
+        Method::GET,
+        "/api/v1/machines/nowhere.example",
+        Some(&reader),
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let actor: String = w
+        .sql()
+        .await
+        .query_one("SELECT actor FROM audit_log WHERE target_type = 'machines' AND kind = 'machine.action' ORDER BY id LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(actor.starts_with("Rex via API token “ops”"), "{actor}");
+}
