@@ -5,6 +5,8 @@
 //!
 //! Exit status: 0 done; 1 failed (the site or the network failed, or the loan failed);
 //! 2 refused (not signed in, not allowed, invalid, a policy said no); 3 timed out (`--wait`).
+// Printing to the terminal is what the client is for.
+#![allow(clippy::print_stdout)]
 
 pub mod admin;
 mod store;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use app::types::{LoanDetail, LoanState};
 use clap::Subcommand;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 pub use store::Login;
@@ -183,7 +185,7 @@ impl Api {
         }
         Err(match status {
             s if s.is_client_error() => Failure::Refused(text),
-            StatusCode::SERVICE_UNAVAILABLE | _ => Failure::Failed(text),
+            _ => Failure::Failed(text),
         })
     }
 }
