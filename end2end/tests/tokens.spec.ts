@@ -2,8 +2,10 @@
 // command-line client, revoked — and the client is refused at once.
 import { test, expect } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { expectAccessible, person, shot, signIn, waitForHydration } from './helpers';
+import { expectAccessible, person, shot, signIn, SSH_KEY, waitForHydration } from './helpers';
 
 test.beforeEach(({ page }) => waitForHydration(page));
 
@@ -14,7 +16,7 @@ function client(baseURL: string, token: string, ...args: string[]) {
   const run = spawnSync(binary, args, {
     env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', LOANER_URL: baseURL, LOANER_TOKEN: token },
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 60_000,
   });
   return { code: run.status, out: run.stdout, err: run.stderr };
 }
@@ -53,6 +55,32 @@ test('a token made on the tokens page works with the client until it is revoked'
   const mine = client(baseURL!, secret, 'loans');
   expect(mine.code, mine.err).toBe(0);
   expect(mine.out).toContain('No loans.');
+
+  // Borrowing from the terminal against this running `loaner serve`: wait for ready, extend,
+  // and a refusal that names the rule (two loans per pool per person, the demo site's policy).
+  const key = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loaner-key-')), 'id_ed25519.pub');
+  fs.writeFileSync(key, SSH_KEY);
+  const borrowed = client(baseURL!, secret, 'borrow', 'win11-test', '--reason', 'From the client', '--bug', '4711', '--key', key, '--wait', '--timeout', '45');
+  expect(borrowed.code, borrowed.err).toBe(0);
+  expect(borrowed.out).toContain('Ready. Connect with:\n  ssh tester@win11-test-');
+  const listed = JSON.parse(client(baseURL!, secret, '--json', 'loans').out);
+  expect(listed.loans).toHaveLength(1);
+  expect(listed.loans[0].state).toBe('ready');
+  const first = String(listed.loans[0].id);
+  const extended = client(baseURL!, secret, 'extend', first);
+  expect(extended.code, extended.err).toBe(0);
+  expect(extended.out).toContain(`Loan ${first} extended`);
+  const second = client(baseURL!, secret, '--json', 'borrow', 'win11-test', '--reason', 'Second', '--bug', '4711', '--key', key);
+  expect(second.code, second.err).toBe(0);
+  const third = client(baseURL!, secret, 'borrow', 'win11-test', '--reason', 'Third', '--bug', '4711', '--key', key);
+  expect(third.code).toBe(2);
+  expect(third.err).toContain('max_loans_per_user_in_pool');
+  expect(client(baseURL!, secret, 'return', first).code).toBe(0);
+  // The second is cancelled while it provisions, or returned if it is ready already.
+  const secondId = String(JSON.parse(second.out).summary.id);
+  if (client(baseURL!, secret, 'cancel', secondId).code !== 0) {
+    expect(client(baseURL!, secret, 'return', secondId).code).toBe(0);
+  }
 
   // Shown once: after a reload the page has the token but never its secret.
   await page.reload();

@@ -453,6 +453,10 @@ async fn api_errors_have_one_shape_that_names_the_field_or_the_rule() {
     );
     let error = &json(&invalid)["error"];
     assert_eq!(error["code"], "invalid");
+    assert_eq!(
+        error["message"],
+        "Invalid reason, duration_hours, ssh_public_key: see fields."
+    );
     let fields: BTreeSet<&str> = error["fields"]
         .as_array()
         .unwrap()

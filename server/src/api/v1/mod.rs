@@ -216,7 +216,19 @@ pub fn error_response(err: &AppError, message: Option<&str>) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
             code: code(err),
-            message: message.map_or_else(|| err.to_string(), str::to_owned),
+            message: match (message, err) {
+                (Some(message), _) => message.to_owned(),
+                // The app's message speaks of highlighted fields on a page.
+                (None, AppError::Validation(fields)) => format!(
+                    "Invalid {}: see fields.",
+                    fields
+                        .iter()
+                        .map(|f| f.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (None, err) => err.to_string(),
+            },
             fields,
             rule,
         },
