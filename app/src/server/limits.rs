@@ -1,6 +1,6 @@
 //! Rate limits: per client address on signing in and on the email-link pages, per person on
 //! requesting loans (so nobody fills every waiting line or mails every admin a hundred times), per
-//! API token on every API call.
+//! person on every API call (whichever of their tokens makes it).
 //! Each process keeps its own counters (GCRA, `governor`): behind a load balancer with N
 //! processes a client gets at most N times the limit, which still stops a flood.
 
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::types::{ApiTokenId, UserId};
+use crate::types::UserId;
 
 /// How many of each a client may do; bursts up to the same number are allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct RateLimits {
     sign_in: DefaultKeyedRateLimiter<IpAddr>,
     links: DefaultKeyedRateLimiter<IpAddr>,
     loan_requests: DefaultKeyedRateLimiter<UserId>,
-    api_calls: DefaultKeyedRateLimiter<ApiTokenId>,
+    api_calls: DefaultKeyedRateLimiter<UserId>,
     clock: DefaultClock,
     checks: AtomicU32,
 }
@@ -108,14 +108,15 @@ impl RateLimits {
             })
     }
 
-    /// Counts one API call made with token `token`; refuses it when over the limit.
-    pub fn check_api_call(&self, token: ApiTokenId) -> Result<(), RateLimited> {
+    /// Counts one API call made with a token of `owner` (all of a person's tokens together, so
+    /// more tokens buy no more calls); refuses it when over the limit.
+    pub fn check_api_call(&self, owner: UserId) -> Result<(), RateLimited> {
         self.forget_old();
         self.api_calls
-            .check_key(&token)
+            .check_key(&owner)
             .map_err(|not_until| RateLimited {
                 retry_after_secs: not_until.wait_time_from(self.clock.now()).as_secs() + 1,
-                what: "calls with this API token",
+                what: "calls with your API tokens",
             })
     }
 

@@ -61,6 +61,10 @@ pub async fn end_sessions(
     conn.transaction(async |conn| {
         let ended = sessions::end_all(conn, target.id, keep).await?;
         audit::stamp(conn, Some(actor), now).await?;
+        // An admin signing someone out everywhere ends their API tokens too.
+        if actor.id != target.id {
+            super::tokens::revoke_all_of(conn, target.id, actor.id, now).await?;
+        }
         audit::about_person(
             conn,
             "user.sessions_ended",

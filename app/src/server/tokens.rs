@@ -13,6 +13,7 @@ use super::models::User;
 use super::schema::{api_tokens, users};
 use super::{audit, DbError};
 use crate::error::{AppError, FieldError};
+use crate::rules::validate;
 use crate::types::{ApiTokenId, ApiTokenView, NewApiToken, Scope, UserId};
 
 /// What every secret starts with, so that a leaked one is recognised (by people and by secret
@@ -21,6 +22,9 @@ pub const SECRET_PREFIX: &str = "loaner_";
 
 /// How long a token lives when its maker does not say.
 pub const DEFAULT_DAYS: i64 = 90;
+
+/// Live tokens one person may hold (the rate limit counts per person, so more would buy nothing).
+pub const MAX_LIVE_PER_PERSON: i64 = 25;
 
 /// A token presented with a request, found live, with its owner as they are now.
 #[derive(Clone, Debug)]
@@ -32,19 +36,34 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Whether this token may do what `scope` covers. `admin` needs the owner to be an admin
-    /// now, and covers every other scope; a scope that changes a thing covers reading it.
+    /// Whether this token may do what `scope` covers. `admin` and the machines scopes need the
+    /// owner to be an admin now; `admin` covers every other scope, and a scope that changes a
+    /// thing covers reading it.
     pub fn allows(&self, scope: Scope) -> bool {
-        let admin = self.user.is_admin() && self.scopes.contains(&Scope::Admin);
+        let is_admin = self.user.is_admin();
         let has = |s: Scope| self.scopes.contains(&s);
-        admin
+        (is_admin && has(Scope::Admin))
             || match scope {
                 Scope::Admin => false,
                 // Changing a thing includes reading it.
                 Scope::LoansRead => has(Scope::LoansRead) || has(Scope::LoansWrite),
-                Scope::MachinesRead => has(Scope::MachinesRead) || has(Scope::MachinesAct),
-                Scope::LoansWrite | Scope::MachinesAct => has(scope),
+                Scope::LoansWrite => has(scope),
+                Scope::MachinesRead => {
+                    is_admin && (has(Scope::MachinesRead) || has(Scope::MachinesAct))
+                }
+                Scope::MachinesAct => is_admin && has(scope),
             }
+    }
+
+    /// The person the services see act: the owner, but as a developer unless this token may do
+    /// what an admin may (an admin's `loans:write` token for CI reaches only the admin's own
+    /// loans, like any developer's).
+    pub fn actor(&self) -> User {
+        let mut user = self.user.clone();
+        if !self.allows(Scope::Admin) {
+            user.role = crate::types::Role::Developer;
+        }
+        user
     }
 
     /// How the audit log names who acted: the owner, through this token.
@@ -76,10 +95,18 @@ fn check(
             "name",
             "Name the token after what will use it (\"CI runner\").",
         ));
-    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+    } else if name.chars().count() > 100 {
         errors.push(FieldError::new(
             "name",
-            "A token's name is at most 100 characters, on one line.",
+            "A token's name is at most 100 characters.",
+        ));
+    } else if let Err(message) = validate::clean(&name, false) {
+        errors.push(FieldError::new("name", message));
+    } else if name.contains(['“', '”', '"']) {
+        // The audit log quotes the name: "Ada via API token “CI” (#4)".
+        errors.push(FieldError::new(
+            "name",
+            "Leave quotation marks out of the name.",
         ));
     }
     let mut scopes = Vec::new();
@@ -99,10 +126,11 @@ fn check(
             "Choose at least one scope: what the token may do.",
         ));
     }
-    if scopes.contains(&Scope::Admin) && !owner.is_admin() {
+    let admins_only = [Scope::Admin, Scope::MachinesRead, Scope::MachinesAct];
+    if !owner.is_admin() && scopes.iter().any(|s| admins_only.contains(s)) {
         errors.push(FieldError::new(
             "scopes",
-            "Only admins may make tokens with the admin scope.",
+            "Only admins may make tokens with the admin or machines scopes.",
         ));
     }
     let days = match input.expires_in_days.trim() {
@@ -133,6 +161,22 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<(ApiTokenView, String), AppError> {
     let (name, scopes, days) = check(owner, input, max_days).map_err(AppError::Validation)?;
+    let live: i64 = api_tokens::table
+        .filter(api_tokens::user_id.eq(owner.id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+        .await
+        .map_err(DbError::from)?;
+    if live >= MAX_LIVE_PER_PERSON {
+        return Err(AppError::Refused {
+            rule: "max_api_tokens".into(),
+            message: format!(
+                "You hold {live} live API tokens, the most one person may; revoke one you no longer use."
+            ),
+        });
+    }
     let secret = new_secret();
     let texts: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let id = conn
@@ -281,6 +325,25 @@ pub async fn revoke(
         .ok_or_else(|| AppError::NotFound("The token".into()))
 }
 
+/// Revokes every live token of `owner` (an admin signing them out everywhere), inside the
+/// caller's transaction, which names the actor for the audit log; returns how many.
+pub async fn revoke_all_of(
+    conn: &mut AsyncPgConnection,
+    owner: UserId,
+    by: UserId,
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(api_tokens::table)
+        .filter(api_tokens::user_id.eq(owner))
+        .filter(api_tokens::revoked_at.is_null())
+        .set((
+            api_tokens::revoked_at.eq(now),
+            api_tokens::revoked_by.eq(by),
+        ))
+        .execute(conn)
+        .await?)
+}
+
 /// Why a presented token grants nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejected {
@@ -322,7 +385,11 @@ pub async fn authenticate(
     secret: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<Grant, Rejected>, DbError> {
-    if !secret.starts_with(SECRET_PREFIX) || secret.len() > 200 {
+    // Anything but a secret this site could have made is refused before the database is asked.
+    let well_formed = secret.strip_prefix(SECRET_PREFIX).is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if !well_formed {
         return Ok(Err(Rejected::Unknown));
     }
     let found: Option<Found> = api_tokens::table

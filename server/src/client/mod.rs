@@ -195,7 +195,9 @@ pub async fn run(command: ClientCommand, json_output: bool) -> Result<(), Failur
     if let ClientCommand::Login { url } = &command {
         return login(url, json_output).await;
     }
-    let api = Api::new(store::load()?)?;
+    let login = store::load()?;
+    check_url(&login.url)?;
+    let api = Api::new(login)?;
     let print = |value: &Value, human: String| {
         if json_output {
             println!(
@@ -371,11 +373,7 @@ async fn follow(
 
 async fn login(url: &str, json_output: bool) -> Result<(), Failure> {
     let url = url.trim().trim_end_matches('/').to_owned();
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(Failure::Refused(format!(
-            "{url:?} is not a web address (https://…)"
-        )));
-    }
+    check_url(&url)?;
     let token = match std::env::var("LOANER_TOKEN") {
         Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
         _ => store::ask_token(&url)?,
@@ -399,6 +397,30 @@ async fn login(url: &str, json_output: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The token goes with every call: only over https, or plain http to this machine.
+fn check_url(url: &str) -> Result<(), Failure> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(Failure::Refused(format!(
+            "{url:?} is not a web address (https://…)"
+        )));
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        Ok(())
+    } else {
+        Err(Failure::Refused(format!(
+            "{url} is plain http: your token would cross the network unencrypted; use its https address"
+        )))
+    }
+}
+
 /// Runs `loaner action --remote`: through the site's API with the stored login.
 pub async fn remote_action(
     action: &str,
@@ -407,7 +429,9 @@ pub async fn remote_action(
     timeout: u64,
     json_output: bool,
 ) -> Result<(), Failure> {
-    let api = Api::new(store::load()?)?;
+    let login = store::load()?;
+    check_url(&login.url)?;
+    let api = Api::new(login)?;
     let (value, human) = admin::action(&api, action, host, reason, timeout).await?;
     if json_output {
         println!(
@@ -429,4 +453,30 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn tokens_go_over_https_or_to_this_machine_only() {
+        for url in [
+            "https://loaner.example.com",
+            "http://127.0.0.1:3000",
+            "http://localhost",
+            "http://[::1]:8080/",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://loaner.example.com",
+            "http://127.0.0.1.evil.example:3000",
+            "http://localhost@evil.example",
+            "ftp://loaner.example.com",
+            "loaner.example.com",
+        ] {
+            assert!(check_url(url).is_err(), "{url}");
+        }
+    }
 }

@@ -66,7 +66,7 @@ pub struct LimitsConfig {
     pub link_views_per_minute: u32,
     /// Loan requests per person and hour.
     pub loan_requests_per_hour: u32,
-    /// API calls per token and minute.
+    /// API calls per person (all their tokens together) and minute.
     pub api_calls_per_minute: u32,
     /// The largest request body, in KiB.
     pub body_kib: usize,

@@ -181,7 +181,15 @@ async fn every_endpoint_answers_each_token_by_its_scopes_and_its_owners_role() {
         Scope::MachinesRead,
         Scope::MachinesAct,
     ] {
-        let secret = token(&w, &dana, scope.as_str(), &[scope]).await;
+        // A developer cannot make machines tokens; ones written into the database (made while
+        // an admin, say) must do nothing either.
+        let secret = token(&w, &dana, scope.as_str(), &[Scope::LoansRead]).await;
+        sql.execute(
+            "UPDATE api_tokens SET scopes = ARRAY[$1] WHERE name = $1",
+            &[&scope.as_str()],
+        )
+        .await
+        .unwrap();
         callers.push((format!("Dana: {scope}"), Some(secret), Some(&dana)));
     }
     for scope in [Scope::Admin, Scope::LoansRead] {
@@ -226,7 +234,12 @@ async fn every_endpoint_answers_each_token_by_its_scopes_and_its_owners_role() {
             .map(|b| b.to_string());
             let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
             let reply = api(&site, method, &path, secret.as_deref(), body.as_deref()).await;
-            let expected = match (secret, satisfies(kind).contains(&endpoint.scope)) {
+            // `/me` answers any live token.
+            let allowed = match endpoint.scope {
+                Some(scope) => satisfies(kind).contains(&scope),
+                None => owner.is_some(),
+            };
+            let expected = match (secret, allowed) {
                 (_, true) => success(endpoint.method, endpoint.path),
                 (Some(_), false) if owner.is_some() => 403,
                 _ => 401,
@@ -255,12 +268,7 @@ async fn every_endpoint_answers_each_token_by_its_scopes_and_its_owners_role() {
                     // A developer's machines scopes are refused as such: machines are admins'.
                     let machines = endpoint.path.starts_with("/api/v1/machines");
                     let rule = match kind.as_str() {
-                        "Dana: machines:act" if machines => "admins_only",
-                        "Dana: machines:read"
-                            if machines && endpoint.scope == Scope::MachinesRead =>
-                        {
-                            "admins_only"
-                        }
+                        "Dana: machines:act" | "Dana: machines:read" if machines => "admins_only",
                         _ => "token_scope",
                     };
                     assert_eq!(body["error"]["rule"], rule, "{kind}: {}", reply.body);
@@ -363,13 +371,20 @@ async fn a_token_borrows_follows_extends_and_returns_as_its_owner_and_the_audit_
     )
     .await;
     assert_eq!(extended.status, StatusCode::OK, "{}", extended.body);
-    // Another developer's token cannot see or touch Dana's loan: it is "not found".
+    // Another developer's token cannot see or touch Dana's loan: it is "not found". Nor can an
+    // admin's token without the admin scope (a CI token of an admin's, say): it acts as a
+    // developer would.
     let eves = token(&w, &eve, "eve", &[Scope::LoansWrite]).await;
-    for (method, path) in [
-        (Method::GET, format!("/api/v1/loans/{id}")),
-        (Method::POST, format!("/api/v1/loans/{id}/return")),
+    let rex = w.admin("Rex").await;
+    let rex_ci = token(&w, &rex, "rex-ci", &[Scope::LoansWrite]).await;
+    for (method, path, secret) in [
+        (Method::GET, format!("/api/v1/loans/{id}"), &eves),
+        (Method::POST, format!("/api/v1/loans/{id}/return"), &eves),
+        (Method::GET, format!("/api/v1/loans/{id}"), &rex_ci),
+        (Method::POST, format!("/api/v1/loans/{id}/return"), &rex_ci),
+        (Method::POST, format!("/api/v1/loans/{id}/extend"), &rex_ci),
     ] {
-        let reply = api(&site, method, &path, Some(&eves), None).await;
+        let reply = api(&site, method, &path, Some(secret), None).await;
         assert_eq!(
             reply.status,
             StatusCode::NOT_FOUND,
@@ -388,6 +403,18 @@ async fn a_token_borrows_follows_extends_and_returns_as_its_owner_and_the_audit_
     )
     .await;
     assert_eq!(eve_all.status, StatusCode::FORBIDDEN, "{}", eve_all.body);
+    // A cursor that is someone else's loan finds nothing (it would tell when it was requested).
+    let probe = json(
+        &api(
+            &site,
+            Method::GET,
+            &format!("/api/v1/loans?before={id}"),
+            Some(&eves),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(probe["loans"], serde_json::json!([]), "{probe}");
 
     let returned = api(
         &site,
@@ -696,6 +723,37 @@ async fn tokens_are_made_shown_once_listed_and_revoked_through_the_account_page_
         "{}",
         none.body
     );
+    // Names go into the audit log's "… via API token “name”": no quotes, no hidden characters.
+    for name in ["ci%E2%80%9D+(%231)", "evil%E2%80%AEnur", "a%0Ab"] {
+        let bad = site
+            .call(
+                "/api/create_api_token",
+                Some(&eve),
+                &format!("name={name}&scope_loans_read=on"),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(bad.body.contains("\"name\""), "{name}: {}", bad.body);
+    }
+    let machines = site
+        .call(
+            "/api/create_api_token",
+            Some(&eve),
+            "name=x&scope_machines_act=on",
+        )
+        .await;
+    assert_eq!(
+        machines.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        machines.body
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM api_tokens WHERE user_id = (SELECT id FROM users WHERE name = 'Eve')")
+            .await,
+        0,
+        "nothing refused was stored"
+    );
 
     assert_eq!(
         api(&site, Method::GET, "/api/v1/me", Some(&secret), None)
@@ -723,7 +781,7 @@ async fn tokens_are_made_shown_once_listed_and_revoked_through_the_account_page_
 }
 
 #[tokio::test]
-async fn calls_over_a_tokens_rate_limit_are_refused_with_a_wait() {
+async fn calls_over_a_persons_rate_limit_are_refused_with_a_wait_whichever_token_makes_them() {
     let w = World::new().await;
     let mut config = Config {
         dev_mode: Some(true),
@@ -734,6 +792,8 @@ async fn calls_over_a_tokens_rate_limit_are_refused_with_a_wait() {
     let dana = w.developer("Dana").await;
     let secret = token(&w, &dana, "busy", &[Scope::LoansRead]).await;
     let other = token(&w, &dana, "calm", &[Scope::LoansRead]).await;
+    let eve = w.developer("Eve").await;
+    let eves = token(&w, &eve, "eve", &[Scope::LoansRead]).await;
     for _ in 0..3 {
         assert_eq!(
             api(&site, Method::GET, "/api/v1/me", Some(&secret), None)
@@ -755,8 +815,15 @@ async fn calls_over_a_tokens_rate_limit_are_refused_with_a_wait() {
         api(&site, Method::GET, "/api/v1/me", Some(&other), None)
             .await
             .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "another token of the same person buys no more calls"
+    );
+    assert_eq!(
+        api(&site, Method::GET, "/api/v1/me", Some(&eves), None)
+            .await
+            .status,
         StatusCode::OK,
-        "limits are per token"
+        "limits are per person"
     );
 }
 
@@ -777,8 +844,12 @@ async fn the_openapi_document_lists_every_endpoint_and_is_valid_openapi_3_1() {
             endpoint.path
         );
         assert_eq!(
-            operation["security"][0]["token"][0],
-            endpoint.scope.as_str(),
+            operation["security"][0]["token"],
+            serde_json::json!(endpoint
+                .scope
+                .map(Scope::as_str)
+                .into_iter()
+                .collect::<Vec<_>>()),
             "{} {}",
             endpoint.method,
             endpoint.path
@@ -797,15 +868,7 @@ async fn the_openapi_document_lists_every_endpoint_and_is_valid_openapi_3_1() {
     );
 
     // A real validator (PyPI openapi-spec-validator) checks it against the OpenAPI 3.1 schema.
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &reply.body).unwrap();
-    let python =
-        std::env::var("SMTP_SINK_PYTHON").unwrap_or_else(|_| "target/venv/bin/python".into());
-    let check = std::process::Command::new(python)
-        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
-        .arg(file.path())
-        .output()
-        .expect("run openapi-spec-validator (scripts/test installs it in target/venv)");
+    let check = validate(&reply.body);
     assert!(
         check.status.success(),
         "{}{}",
@@ -815,16 +878,74 @@ async fn the_openapi_document_lists_every_endpoint_and_is_valid_openapi_3_1() {
     // And it tells a broken document from a good one.
     let mut broken = document.clone();
     broken["paths"]["/api/v1/me"]["get"]["responses"] = serde_json::json!("none");
-    std::fs::write(file.path(), broken.to_string()).unwrap();
-    let python =
-        std::env::var("SMTP_SINK_PYTHON").unwrap_or_else(|_| "target/venv/bin/python".into());
-    let refused = std::process::Command::new(python)
-        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
-        .arg(file.path())
-        .output()
-        .unwrap();
+    let refused = validate(&broken.to_string());
     assert!(
         !refused.status.success(),
         "the validator accepted a broken document"
     );
+}
+
+/// Runs PyPI's openapi-spec-validator (which scripts/test installs in target/venv) on `document`.
+fn validate(document: &str) -> std::process::Output {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), document).unwrap();
+    let python =
+        std::env::var("SMTP_SINK_PYTHON").unwrap_or_else(|_| "target/venv/bin/python".into());
+    std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
+        .arg(file.path())
+        .output()
+        .expect("run openapi-spec-validator (scripts/test installs it in target/venv)")
+}
+
+#[tokio::test]
+async fn an_admin_signing_someone_out_everywhere_ends_their_api_tokens_too() {
+    let w = World::new().await;
+    let site = w.web(true, "127.0.0.1:3000");
+    let dana = w.developer("Dana").await;
+    let rex = w.admin("Rex").await;
+    let secret = token(&w, &dana, "laptop", &[Scope::LoansRead]).await;
+    let own = token(&w, &rex, "rex", &[Scope::LoansRead]).await;
+    // Dana signing out her other browsers keeps her tokens (they are for her scripts).
+    app::server::people::end_sessions(
+        &mut *w.conn().await,
+        &dana,
+        &dana,
+        None,
+        "signed out elsewhere",
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api(&site, Method::GET, "/api/v1/me", Some(&secret), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // An admin ending her sessions on the people page ends them.
+    app::server::people::end_sessions(
+        &mut *w.conn().await,
+        &rex,
+        &dana,
+        None,
+        "left the team",
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    let gone = api(&site, Method::GET, "/api/v1/me", Some(&secret), None).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.body);
+    assert!(gone.body.contains("revoked"), "{}", gone.body);
+    assert_eq!(
+        api(&site, Method::GET, "/api/v1/me", Some(&own), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "only hers"
+    );
+    let audited = w
+        .count("SELECT count(*) FROM audit_log WHERE kind = 'api_tokens.revoke' AND actor = 'Rex'")
+        .await;
+    assert_eq!(audited, 1);
 }

@@ -165,12 +165,18 @@ async fn summaries(
         query = query.filter(loans::machine_id.eq(machine_id));
     }
     if let Some(before) = before {
+        // The cursor is a loan of the same person when the list is one person's: someone else's
+        // loan as a cursor finds nothing (it would tell when that loan was requested).
         query = query.filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>(
                 "(loans.requested_at, loans.id) < (SELECT b.requested_at, b.id FROM loans b WHERE b.id = ",
             )
             .bind::<diesel::sql_types::BigInt, _>(before.0)
-            .sql(")"),
+            .sql(" AND (")
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(user_id.map(|u| u.0))
+            .sql("::BIGINT IS NULL OR b.user_id = ")
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(user_id.map(|u| u.0))
+            .sql("))"),
         );
     }
     if let Some(states) = states {

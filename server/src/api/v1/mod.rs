@@ -30,15 +30,15 @@ use serde::Serialize;
 pub struct Endpoint {
     pub method: &'static str,
     pub path: &'static str,
-    /// The scope a token needs.
-    pub scope: Scope,
+    /// The scope a token needs; `None`: any live token.
+    pub scope: Option<Scope>,
     pub summary: &'static str,
 }
 
 const fn endpoint(
     method: &'static str,
     path: &'static str,
-    scope: Scope,
+    scope: Option<Scope>,
     summary: &'static str,
 ) -> Endpoint {
     Endpoint {
@@ -52,22 +52,22 @@ const fn endpoint(
 /// Every endpoint of the API. The endpoints page and the OpenAPI document are made from this
 /// list, and the scope matrix test checks every one of them against the router.
 pub const ENDPOINTS: &[Endpoint] = &[
-    endpoint("GET", "/api/v1/me", Scope::LoansRead, "Who the token acts as, and its scopes"),
-    endpoint("GET", "/api/v1/pools", Scope::LoansRead, "The catalogue: pools, free machines, policies"),
-    endpoint("GET", "/api/v1/loans", Scope::LoansRead, "Your loans (or everyone's with scope=all, admins), newest first; filter by state and pool; paginated"),
-    endpoint("POST", "/api/v1/loans", Scope::LoansWrite, "Borrow a machine; ?wait=SECONDS answers once it is ready"),
-    endpoint("GET", "/api/v1/loans/{id}", Scope::LoansRead, "One loan with its timeline and connection details; ?wait=SECONDS waits for it to move on"),
-    endpoint("POST", "/api/v1/loans/{id}/extend", Scope::LoansWrite, "Extend a ready loan within its pool's policy"),
-    endpoint("POST", "/api/v1/loans/{id}/return", Scope::LoansWrite, "Give the machine back: it is cleaned and returns to the pool"),
-    endpoint("POST", "/api/v1/loans/{id}/cancel", Scope::LoansWrite, "Call off a loan that is not ready yet"),
-    endpoint("GET", "/api/v1/approvals", Scope::Admin, "Admins: loans waiting for approval, oldest first"),
-    endpoint("POST", "/api/v1/approvals/{id}/approve", Scope::Admin, "Admins: approve a request (?duration_hours= to shorten it)"),
-    endpoint("POST", "/api/v1/approvals/{id}/deny", Scope::Admin, "Admins: deny a request, saying why"),
-    endpoint("GET", "/api/v1/machines", Scope::MachinesRead, "Admins: machines, a page at a time (?state=, ?page=)"),
-    endpoint("GET", "/api/v1/machines/{host}", Scope::MachinesRead, "Admins: a machine's actions it can run, its latest actions and loans"),
-    endpoint("POST", "/api/v1/machines/{host}/actions", Scope::MachinesAct, "Admins: run status, power_on, power_off, reboot or reimage; ?wait=SECONDS"),
-    endpoint("GET", "/api/v1/machines/{host}/actions/{id}", Scope::MachinesRead, "Admins: one action and its output; ?wait=SECONDS until it ends"),
-    endpoint("GET", "/api/v1/audit", Scope::Admin, "Admins: the audit log, filtered by actor, target, kind and dates, a page at a time"),
+    endpoint("GET", "/api/v1/me", None, "Who the token acts as, and what it may do (any live token)"),
+    endpoint("GET", "/api/v1/pools", Some(Scope::LoansRead), "The catalogue: pools, free machines, policies"),
+    endpoint("GET", "/api/v1/loans", Some(Scope::LoansRead), "Your loans (or everyone's with scope=all, admins), newest first; filter by state and pool; paginated"),
+    endpoint("POST", "/api/v1/loans", Some(Scope::LoansWrite), "Borrow a machine; ?wait=SECONDS answers once it is ready"),
+    endpoint("GET", "/api/v1/loans/{id}", Some(Scope::LoansRead), "One loan with its timeline and connection details; ?wait=SECONDS waits for it to move on"),
+    endpoint("POST", "/api/v1/loans/{id}/extend", Some(Scope::LoansWrite), "Extend a ready loan within its pool's policy"),
+    endpoint("POST", "/api/v1/loans/{id}/return", Some(Scope::LoansWrite), "Give the machine back: it is cleaned and returns to the pool"),
+    endpoint("POST", "/api/v1/loans/{id}/cancel", Some(Scope::LoansWrite), "Call off a loan that is not ready yet"),
+    endpoint("GET", "/api/v1/approvals", Some(Scope::Admin), "Admins: loans waiting for approval, oldest first"),
+    endpoint("POST", "/api/v1/approvals/{id}/approve", Some(Scope::Admin), "Admins: approve a request (?duration_hours= to shorten it)"),
+    endpoint("POST", "/api/v1/approvals/{id}/deny", Some(Scope::Admin), "Admins: deny a request, saying why"),
+    endpoint("GET", "/api/v1/machines", Some(Scope::MachinesRead), "Admins: machines, a page at a time (?state=, ?page=)"),
+    endpoint("GET", "/api/v1/machines/{host}", Some(Scope::MachinesRead), "Admins: a machine's actions it can run, its latest actions and loans"),
+    endpoint("POST", "/api/v1/machines/{host}/actions", Some(Scope::MachinesAct), "Admins: run status, power_on, power_off, reboot or reimage; ?wait=SECONDS"),
+    endpoint("GET", "/api/v1/machines/{host}/actions/{id}", Some(Scope::MachinesRead), "Admins: one action and its output; ?wait=SECONDS until it ends"),
+    endpoint("GET", "/api/v1/audit", Some(Scope::Admin), "Admins: the audit log, filtered by actor, target, kind and dates, a page at a time"),
 ];
 
 /// The API's routes, one method per `.route` (the tests read them from this source).
@@ -119,7 +119,7 @@ async fn docs() -> Response {
                 "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
                 e.method,
                 escape(e.path),
-                e.scope,
+                e.scope.map_or("any", Scope::as_str),
                 escape(e.summary)
             )
         })
@@ -277,16 +277,36 @@ impl Caller {
         if self.grant.allows(scope) {
             return Ok(());
         }
-        let demoted = self.grant.scopes.contains(&Scope::Admin) && !self.grant.user.is_admin();
-        let message = if demoted {
-            "This token's admin scope does nothing: its owner is not an admin.".to_owned()
+        let owner_is_admin = self.grant.user.is_admin();
+        let machines = matches!(scope, Scope::MachinesRead | Scope::MachinesAct);
+        let has_machines = self
+            .grant
+            .scopes
+            .iter()
+            .any(|s| matches!(s, Scope::MachinesRead | Scope::MachinesAct));
+        let (rule, message) = if machines && has_machines && !owner_is_admin {
+            (
+                "admins_only",
+                "Machines are admins' business: this token's owner is not an admin.".to_owned(),
+            )
+        } else if self.grant.scopes.contains(&Scope::Admin) && !owner_is_admin {
+            (
+                "token_scope",
+                "This token's admin scope does nothing: its owner is not an admin.".to_owned(),
+            )
         } else if scope == Scope::Admin {
-            "Only an admin's token with the admin scope may do that.".to_owned()
+            (
+                "token_scope",
+                "Only an admin's token with the admin scope may do that.".to_owned(),
+            )
         } else {
-            format!("This token lacks the {scope} scope, which this call needs.")
+            (
+                "token_scope",
+                format!("This token lacks the {scope} scope, which this call needs."),
+            )
         };
         Err(ApiError::from(AppError::Refused {
-            rule: "token_scope".into(),
+            rule: rule.into(),
             message,
         }))
     }
@@ -320,7 +340,7 @@ impl FromRequestParts<AppState> for Caller {
             Ok(grant) => {
                 state
                     .limits
-                    .check_api_call(grant.token_id)
+                    .check_api_call(grant.user.id)
                     .map_err(|limited| ApiError::from(AppError::from(limited)))?;
                 Ok(Caller {
                     state: state.clone(),

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{Endpoint, ENDPOINTS, MAX_WAIT_SECS};
+use app::types::Scope;
 
 /// A query parameter an endpoint takes.
 struct Query {
@@ -161,10 +162,13 @@ fn operation(endpoint: &Endpoint) -> Value {
     let mut op = json!({
         "operationId": operation_id(endpoint),
         "summary": endpoint.summary,
-        "description": format!("Needs the `{}` scope.", endpoint.scope),
+        "description": match endpoint.scope {
+            Some(scope) => format!("Needs the `{scope}` scope."),
+            None => "Any live token.".to_owned(),
+        },
         "parameters": parameters,
         "responses": responses,
-        "security": [{ "token": [endpoint.scope.as_str()] }],
+        "security": [{ "token": endpoint.scope.map(Scope::as_str).into_iter().collect::<Vec<_>>() }],
     });
     let body = match endpoint.path {
         "/api/v1/loans" if endpoint.method == "POST" => Some("NewLoan"),

@@ -319,7 +319,16 @@ async fn an_admins_token_runs_an_action_through_the_api_and_follows_it_to_its_en
         .get(0);
     let ops = token(&w, &rex, "ops", &[Scope::MachinesAct]).await;
     let reader = token(&w, &rex, "read", &[Scope::MachinesRead]).await;
-    let danas = token(&w, &dana, "dana", &[Scope::MachinesAct, Scope::LoansWrite]).await;
+    // A developer cannot make a machines token; one written into the database does nothing.
+    let danas = token(&w, &dana, "dana", &[Scope::LoansWrite]).await;
+    let sql = w.sql().await;
+    tokio_postgres::Client::execute(
+        &sql,
+        "UPDATE api_tokens SET scopes = '{machines:act,loans:write}' WHERE name = 'dana'",
+        &[],
+    )
+    .await
+    .unwrap();
 
     let path = format!("/api/v1/machines/{host}/actions");
     let body = serde_json::json!({ "action": "status" }).to_string();
