@@ -351,8 +351,9 @@ async fn follow(
         if left.is_zero() {
             break;
         }
-        // The site holds each call until the loan moves on (at most 30 s).
-        let wait = left.as_secs().clamp(1, 30);
+        // The site holds each call until the loan moves on; asking again every 2 s lets the
+        // bar follow each provisioning step.
+        let wait = left.as_secs().clamp(1, 2);
         value = api
             .call(
                 Method::GET,
