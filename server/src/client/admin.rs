@@ -3,7 +3,9 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{urlencode, Api, Failure};
+use app::rules::paths::query_value;
+
+use super::{Api, Failure};
 
 /// `loaner approve ID [--hours N]`.
 pub async fn approve(api: &Api, id: i64, hours: Option<i32>) -> Result<(Value, String), Failure> {
@@ -45,7 +47,7 @@ pub async fn action(
     let mut row = api
         .call(
             Method::POST,
-            &format!("/api/v1/machines/{}/actions?wait={wait}", urlencode(host)),
+            &format!("/api/v1/machines/{}/actions?wait={wait}", query_value(host)),
             Some(json!({ "action": action, "reason": reason })),
         )
         .await?;
@@ -61,7 +63,7 @@ pub async fn action(
                 Method::GET,
                 &format!(
                     "/api/v1/machines/{}/actions/{id}?wait={left}",
-                    urlencode(host)
+                    query_value(host)
                 ),
                 None,
             )

@@ -231,7 +231,10 @@ pub async fn run(command: ClientCommand, json_output: bool) -> Result<(), Failur
                 if all { "all" } else { "mine" }
             );
             if let Some(state) = state {
-                path.push_str(&format!("&state={}", urlencode(&state)));
+                path.push_str(&format!(
+                    "&state={}",
+                    app::rules::paths::query_value(&state)
+                ));
             }
             let loans = api.call(Method::GET, &path, None).await?;
             print(&loans, text::loans(&loans));
@@ -443,17 +446,6 @@ pub async fn remote_action(
         print!("{human}");
     }
     Ok(())
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b',' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

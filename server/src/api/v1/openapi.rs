@@ -1,7 +1,10 @@
-//! The OpenAPI 3.1 document of the API, made from [`ENDPOINTS`] (the list the router is checked
+//! The endpoints page and the OpenAPI 3.1 document of the API, made from [`ENDPOINTS`] (the list the router is checked
 //! against): every path with its method, scope, parameters, body and answers.
 
 use serde_json::{json, Map, Value};
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 
 use super::{Endpoint, ENDPOINTS, MAX_WAIT_SECS};
 use app::types::Scope;
@@ -279,4 +282,42 @@ pub fn document(server_url: &str) -> Value {
             },
         },
     })
+}
+
+/// `GET /api/v1/docs`: the endpoints, for people (no token needed).
+pub async fn docs() -> Response {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let rows: String = ENDPOINTS
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                e.method,
+                escape(e.path),
+                e.scope.map_or("any", Scope::as_str),
+                escape(e.summary)
+            )
+        })
+        .collect();
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>API · Loaner</title><link rel=\"stylesheet\" href=\"/pkg/loaner.css\"></head><body><main class=\"page\"><h1>Loaner API v1</h1>\
+         <p class=\"lead\">JSON over HTTPS. Send a personal API token (make one on <a href=\"/account/tokens\">API tokens</a>) as <code>Authorization: Bearer loaner_…</code>; a browser's sign-in does not count here. A token acts as its owner, limited by its scopes and its owner's role. The OpenAPI 3.1 document: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
+         <p>Errors have one shape: <code>{{\"error\": {{\"code\", \"message\", \"fields\": [{{\"field\", \"message\"}}], \"rule\"}}}}</code>. Lists take <code>limit</code> (1–100) and <code>before</code> (the <code>next</code> of the previous page).</p>\
+         <div class=\"table-wrap\"><table class=\"table\"><thead><tr><th>Method</th><th>Path</th><th>Scope</th><th>What it does</th></tr></thead><tbody>{rows}</tbody></table></div></main></body></html>"
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+        ],
+        page,
+    )
+        .into_response()
 }
