@@ -17,7 +17,7 @@ use crate::types::{AuditFilter, AuditPage, AuditRow};
 /// Names the actor (a person, or the scheduler with `None`) and the time for the audit rows
 /// the rest of this transaction writes.
 pub async fn stamp(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     actor: Option<&User>,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -29,7 +29,7 @@ pub async fn stamp(
 /// Names an actor that is not a person (`inventory sync (inventory.toml)`) and the time for
 /// the audit rows the rest of this transaction writes.
 pub async fn stamp_as(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     actor_name: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -44,7 +44,7 @@ diesel::define_sql_function! {
 /// Sets what the audit triggers read. One prepared statement, kept by the connection (raw SQL
 /// would be prepared afresh on every transaction: a round trip more).
 async fn set_actor(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     actor_id: &str,
     actor_name: &str,
     now: DateTime<Utc>,
@@ -54,7 +54,7 @@ async fn set_actor(
         set_config("loaner.actor", actor_name, true),
         set_config("loaner.now", now.to_rfc3339(), true),
     ))
-    .execute(conn)
+    .execute(&mut &*conn)
     .await?;
     Ok(())
 }

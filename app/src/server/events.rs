@@ -59,7 +59,7 @@ pub async fn record(
 
 /// Appends `events`, in order, to the loan's history in one statement.
 pub async fn record_all(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     loan_id: LoanId,
     now: DateTime<Utc>,
     events: Vec<Event>,
@@ -78,7 +78,7 @@ pub async fn record_all(
         .collect();
     diesel::insert_into(loan_events::table)
         .values(&rows)
-        .execute(conn)
+        .execute(&mut &*conn)
         .await?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::types::{LoanId, LoanState, MachineId, MachinePage, MachineRow, Machin
 /// Locks and returns a free machine of the pool, skipping machines another transaction is
 /// claiming right now, least recently used first. `None` when the pool has nothing free.
 pub async fn claim_free(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     pool_id: PoolId,
 ) -> Result<Option<Machine>, DbError> {
     Ok(machines::table
@@ -27,7 +27,7 @@ pub async fn claim_free(
         .for_update()
         .skip_locked()
         .select(Machine::as_select())
-        .first(conn)
+        .first(&mut &*conn)
         .await
         .optional()?)
 }
@@ -54,7 +54,7 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: MachineId) -> Result<Option<
 
 /// Moves a machine a loan holds to `state` (provisioning, loaned, reclaiming).
 pub async fn set_state(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     id: MachineId,
     state: MachineState,
     reason: Option<&str>,
@@ -66,7 +66,7 @@ pub async fn set_state(
             machines::state_reason.eq(reason),
             machines::updated_at.eq(now),
         ))
-        .execute(conn)
+        .execute(&mut &*conn)
         .await?;
     Ok(())
 }

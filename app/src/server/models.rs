@@ -209,6 +209,7 @@ pub struct Loan {
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = loans, treat_none_as_default_value = false)]
 pub struct NewLoan {
+    pub id: LoanId,
     pub user_id: UserId,
     pub pool_id: PoolId,
     pub machine_id: Option<MachineId>,

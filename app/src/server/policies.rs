@@ -10,16 +10,16 @@ use crate::rules::policy;
 use crate::types::{Policy, SiteDefaults};
 
 /// The site's defaults.
-pub async fn site_defaults(conn: &mut AsyncPgConnection) -> Result<SiteDefaults, DbError> {
+pub async fn site_defaults(conn: &AsyncPgConnection) -> Result<SiteDefaults, DbError> {
     let row: SitePolicy = site_policy::table
         .select(SitePolicy::as_select())
-        .first(conn)
+        .first(&mut &*conn)
         .await?;
     Ok(row.defaults())
 }
 
 /// The policy `pool` applies.
-pub async fn effective(conn: &mut AsyncPgConnection, pool: &Pool) -> Result<Policy, DbError> {
+pub async fn effective(conn: &AsyncPgConnection, pool: &Pool) -> Result<Policy, DbError> {
     Ok(policy::resolve(
         &site_defaults(conn).await?,
         &pool.overrides(),

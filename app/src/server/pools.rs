@@ -13,17 +13,14 @@ use crate::types::{LoanState, MachineState, PoolCard, PoolId, RequestFormInfo, S
 
 /// Finds a pool by its slug. Text that cannot be a slug finds nothing (and never reaches the
 /// database).
-pub async fn find_by_slug(
-    conn: &mut AsyncPgConnection,
-    slug: &str,
-) -> Result<Option<Pool>, DbError> {
+pub async fn find_by_slug(conn: &AsyncPgConnection, slug: &str) -> Result<Option<Pool>, DbError> {
     if crate::rules::validate::slug(slug).is_err() {
         return Ok(None);
     }
     Ok(pools::table
         .filter(pools::slug.eq(slug))
         .select(Pool::as_select())
-        .first(conn)
+        .first(&mut &*conn)
         .await
         .optional()?)
 }

@@ -13,7 +13,7 @@ use super::{machines, DbError};
 use crate::types::{LoanId, LoanState, PoolId};
 
 /// A waiting loan's place in its pool's line, from 1.
-pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, DbError> {
+pub async fn position(conn: &AsyncPgConnection, loan: &Loan) -> Result<i64, DbError> {
     match loan.approved_at {
         Some(approved_at) => place(conn, loan.pool_id, approved_at, loan.id).await,
         None => Ok(1),
@@ -22,7 +22,7 @@ pub async fn position(conn: &mut AsyncPgConnection, loan: &Loan) -> Result<i64, 
 
 /// The place in `pool`'s line, from 1, of the waiting loan `id` approved at `approved_at`.
 pub async fn place(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     pool: PoolId,
     approved_at: DateTime<Utc>,
     id: LoanId,
@@ -38,9 +38,19 @@ pub async fn place(
                     .and(loans_table::id.lt(id))),
         )
         .count()
-        .get_result(conn)
+        .get_result(&mut &*conn)
         .await?;
     Ok(ahead + 1)
+}
+
+/// The place a loan approved `at` takes when it joins the end of `pool`'s line: counted before
+/// it is written (as `place` would count it after).
+pub async fn place_at_end(
+    conn: &AsyncPgConnection,
+    pool: PoolId,
+    at: DateTime<Utc>,
+) -> Result<i64, DbError> {
+    place(conn, pool, at, LoanId(i64::MAX)).await
 }
 
 /// Hands the pool's free machines to its waiting loans, first come first served, inside the

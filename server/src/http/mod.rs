@@ -101,8 +101,8 @@ async fn move_clock(State(state): State<AppState>, Form(step): Form<ClockMove>) 
     state
         .clock
         .advance(chrono::Duration::seconds(step.advance_secs));
-    if let Ok(mut conn) = state.conn().await {
-        let _ = app::server::queue::notify(&mut conn).await;
+    if let Ok(conn) = state.conn().await {
+        let _ = app::server::queue::notify(&conn, None).await;
     }
     state.clock.now().to_rfc3339().into_response()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use app::server::queue::CHANNEL;
 use app::server::schema::jobs;
-use app::types::JobId;
+use app::types::{JobId, Lane};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::StreamExt;
@@ -73,14 +73,18 @@ async fn heartbeat(
     }
 }
 
-/// Wakes the worker's lanes when a job is enqueued. Polling covers the gaps while this
-/// reconnects.
+/// Wakes the worker's loop for the lane a job was enqueued in (the announcement's payload; all
+/// loops for any other payload). Polling covers the gaps while this reconnects.
 pub(super) async fn listen(
     url: String,
-    wakes: Vec<Arc<Notify>>,
+    wakes: Vec<(Lane, Arc<Notify>)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let wake_all = || wakes.iter().for_each(|w| w.notify_one());
+    let wake_all = || wakes.iter().for_each(|(_, w)| w.notify_one());
+    let wake = |payload: &str| match wakes.iter().find(|(lane, _)| lane.as_str() == payload) {
+        Some((_, w)) => w.notify_one(),
+        None => wake_all(),
+    };
     loop {
         let session = async {
             let mut conn = AsyncPgConnection::establish(&url).await?;
@@ -94,7 +98,7 @@ pub(super) async fn listen(
                     let mut notifications = std::pin::pin!(conn.notifications_stream());
                     tokio::select! {
                         next = notifications.next() => match next {
-                            Some(Ok(_)) => { wake_all(); false }
+                            Some(Ok(note)) => { wake(&note.payload); false }
                             Some(Err(err)) => return Err::<(), anyhow::Error>(err.into()),
                             None => return Ok(()),
                         },

@@ -6,6 +6,7 @@
 
 mod approve;
 mod deadlines;
+mod detail;
 mod end;
 mod extend;
 mod moves;
@@ -17,6 +18,7 @@ mod views;
 
 pub use approve::{approve, approve_many, deny, queue};
 pub use deadlines::{arm_deadline, end_grace, expire};
+pub use detail::detail;
 pub use end::{cancel, force_return, return_loan};
 pub use extend::{extend, extend_beyond_policy, restore};
 pub use moves::{move_targets, move_to};
@@ -27,8 +29,8 @@ pub use steps::{
     StepFailure, StepPlan, StepRecord, StepRun,
 };
 pub use views::{
-    context, detail, list_all, list_for_machine, list_for_user, search, watchable, LoanContext,
-    LoanSearch, LOAN_PAGE,
+    context, list_all, list_for_machine, list_for_user, search, watchable, LoanContext, LoanSearch,
+    LOAN_PAGE,
 };
 
 pub(crate) use request::start_provisioning;

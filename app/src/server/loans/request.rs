@@ -15,9 +15,10 @@ use crate::server::events::{self, Event};
 use crate::server::models::{Machine, NewLoan, Pool, User};
 use crate::server::queue::{self, Job};
 use crate::server::schema::{loans, users};
-use crate::server::{audit, machines, mail, policies, pools, waiting};
+use crate::server::{audit, machines, mail, policies, pools, waiting, DbError};
 use crate::types::{
     ApprovalMode, EventKind, LoanId, LoanState, MachineState, MailKind, Phase, Policy, PoolId,
+    UserId,
 };
 
 /// What a developer asks for on the request form.
@@ -85,34 +86,46 @@ pub async fn request(
     input: &LoanRequest,
     now: DateTime<Utc>,
 ) -> Result<LoanId, LoanError> {
-    let pool = pools::find_by_slug(conn, input.pool.trim())
-        .await?
-        .filter(|p| p.retired_at.is_none())
-        .ok_or_else(|| {
-            LoanError::Invalid(vec![FieldError::new(
-                "pool",
-                "Choose a machine type from the catalogue.",
-            )])
-        })?;
-    let policy = policies::effective(conn, &pool).await?;
+    // Asked together (pipelined: one round trip), as are the statements below marked so.
+    let (pool, site) = futures::try_join!(
+        pools::find_by_slug(conn, input.pool.trim()),
+        policies::site_defaults(conn),
+    )?;
+    let pool = pool.filter(|p| p.retired_at.is_none()).ok_or_else(|| {
+        LoanError::Invalid(vec![FieldError::new(
+            "pool",
+            "Choose a machine type from the catalogue.",
+        )])
+    })?;
+    let policy = policy::resolve(&site, &pool.overrides());
     let checked = check(&policy, input)?;
+    let automatic = policy.approval_mode == ApprovalMode::Automatic;
 
     conn.transaction(async |conn| {
-        audit::stamp(conn, Some(user), now).await?;
-        // One request at a time per person, so that the caps hold under concurrent requests.
-        let groups: Vec<Option<String>> = users::table
-            .find(user.id)
-            .for_update()
-            .select(users::groups)
-            .first(conn)
-            .await?;
-        let groups: Vec<String> = groups.into_iter().flatten().collect();
-        let active: Vec<PoolId> = loans::table
-            .filter(loans::user_id.eq(user.id))
-            .filter(loans::state.eq_any(LoanState::ACTIVE))
-            .select(loans::pool_id)
-            .load(conn)
-            .await?;
+        // Pipelined, as the other batches below; PostgreSQL runs them in this order, so the
+        // requester's row is locked (one request at a time per person) before their loans are
+        // counted, and the caps hold under concurrent requests. On the way: a free machine is
+        // claimed (a refusal below rolls the claim back), the loan's id is drawn, and the
+        // place it would take at the end of the line is counted.
+        let shared = &*conn;
+        let ((), groups, active, free, loan_id, place) = futures::try_join!(
+            audit::stamp(shared, Some(user), now),
+            lock_requester(shared, user.id),
+            active_pools(shared, user.id),
+            async {
+                match automatic {
+                    true => machines::claim_free(shared, pool.id).await,
+                    false => Ok(None),
+                }
+            },
+            next_loan_id(shared),
+            async {
+                match automatic && input.wait {
+                    true => waiting::place_at_end(shared, pool.id, now).await,
+                    false => Ok(0),
+                }
+            },
+        )?;
         let in_pool = active.iter().filter(|p| **p == pool.id).count() as i64;
         policy::may_request(&policy, &groups, active.len() as i64, in_pool)
             .map_err(LoanError::Refused)?;
@@ -121,7 +134,7 @@ pub async fn request(
         // waiting for an admin, or approved and then on a free machine or in the line.
         let start = match policy.approval_mode {
             ApprovalMode::Manual => Start::Approval,
-            ApprovalMode::Automatic => match machines::claim_free(conn, pool.id).await? {
+            ApprovalMode::Automatic => match free {
                 Some(machine) => Start::Machine(Box::new(machine)),
                 None if input.wait => Start::Line,
                 None => {
@@ -132,55 +145,86 @@ pub async fn request(
             },
         };
         let state = start.state()?;
-        let loan_id: LoanId = diesel::insert_into(loans::table)
-            .values(NewLoan {
-                user_id: user.id,
-                pool_id: pool.id,
-                machine_id: match &start {
-                    Start::Machine(machine) => Some(machine.id),
-                    _ => None,
-                },
-                state,
-                reason: checked.reason.clone(),
-                bug_ref: checked.bug_ref.clone(),
-                duration_hours: checked.duration_hours,
-                ssh_public_key: checked.ssh_key_line.clone(),
-                approved_at: (state != LoanState::Requested).then_some(now),
-                requested_at: now,
-                updated_at: now,
-            })
-            .returning(loans::id)
-            .get_result(conn)
-            .await?;
+        let row = NewLoan {
+            id: loan_id,
+            user_id: user.id,
+            pool_id: pool.id,
+            machine_id: match &start {
+                Start::Machine(machine) => Some(machine.id),
+                _ => None,
+            },
+            state,
+            reason: checked.reason.clone(),
+            bug_ref: checked.bug_ref.clone(),
+            duration_hours: checked.duration_hours,
+            ssh_public_key: checked.ssh_key_line.clone(),
+            approved_at: (state != LoanState::Requested).then_some(now),
+            requested_at: now,
+            updated_at: now,
+        };
         let duration = policy::format_hours(checked.duration_hours);
         let mut history = vec![Event::new(
             EventKind::Requested,
             format!("{} requested {} for {duration}", user.name, pool.name),
         )
         .by(user.id)];
-        match start {
+        // The loan, its history and the rest go together (the loan first: the rest refer to it).
+        let shared = &*conn;
+        match &start {
             Start::Approval => {
                 history.push(Event::new(
                     EventKind::AwaitingApproval,
                     "This pool needs an admin's approval; the admins have been told",
                 ));
-                events::record_all(conn, loan_id, now, history).await?;
-                mail::send_to_each_admin(conn, MailKind::NeedsApproval, loan_id, None, now).await?;
+                futures::try_join!(
+                    insert_loan(shared, &row),
+                    events::record_all(shared, loan_id, now, history),
+                )?;
             }
             Start::Machine(machine) => {
-                history.extend([approved_event(None), assigned_event(&machine, None)]);
-                events::record_all(conn, loan_id, now, history).await?;
-                hand_over(conn, loan_id, &machine, now).await?;
+                history.extend([approved_event(None), assigned_event(machine, None)]);
+                futures::try_join!(
+                    insert_loan(shared, &row),
+                    events::record_all(shared, loan_id, now, history),
+                    hand_over(shared, loan_id, machine, now),
+                )?;
             }
             Start::Line => {
-                let place = waiting::place(conn, pool.id, now, loan_id).await?;
                 history.extend([approved_event(None), waiting_event(&pool, place)]);
-                events::record_all(conn, loan_id, now, history).await?;
+                futures::try_join!(
+                    insert_loan(shared, &row),
+                    events::record_all(shared, loan_id, now, history),
+                )?;
             }
+        }
+        if let Start::Approval = start {
+            mail::send_to_each_admin(conn, MailKind::NeedsApproval, loan_id, None, now).await?;
         }
         Ok(loan_id)
     })
     .await
+}
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `nextval`: the next value of a sequence.
+    fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
+}
+
+/// Draws the id of a new loan, so that the rows that refer to it can be sent with it.
+async fn next_loan_id(conn: &AsyncPgConnection) -> Result<LoanId, DbError> {
+    let id: i64 = diesel::select(nextval("loans_id_seq"))
+        .get_result(&mut &*conn)
+        .await?;
+    Ok(LoanId(id))
+}
+
+/// Writes a new loan.
+async fn insert_loan(conn: &AsyncPgConnection, row: &NewLoan) -> Result<(), DbError> {
+    diesel::insert_into(loans::table)
+        .values(row)
+        .execute(&mut &*conn)
+        .await?;
+    Ok(())
 }
 
 /// Approves a requested loan (by `approver`, or by the pool's policy with `None`) and gives it a
@@ -267,20 +311,46 @@ pub(crate) async fn start_provisioning(
         .await?;
     let waited = loan.approved_at.map(|at| now - at);
     events::record(conn, loan_id, now, assigned_event(machine, waited)).await?;
-    hand_over(conn, loan_id, machine, now).await
+    Ok(hand_over(conn, loan_id, machine, now).await?)
 }
 
 /// The machine side of giving `machine` to a loan that already names it: the machine starts
 /// provisioning and the first step is queued.
 async fn hand_over(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     loan_id: LoanId,
     machine: &Machine,
     now: DateTime<Utc>,
-) -> Result<(), LoanError> {
-    machines::set_state(conn, machine.id, MachineState::Provisioning, None, now).await?;
-    queue::enqueue(conn, &Job::step(Phase::Provision, loan_id, 0), now, now).await?;
+) -> Result<(), DbError> {
+    let first_step = Job::step(Phase::Provision, loan_id, 0);
+    // Pipelined.
+    futures::try_join!(
+        machines::set_state(conn, machine.id, MachineState::Provisioning, None, now),
+        queue::enqueue(conn, &first_step, now, now),
+    )?;
     Ok(())
+}
+
+/// Locks the requester's row for the rest of the transaction; their groups.
+async fn lock_requester(conn: &AsyncPgConnection, user: UserId) -> Result<Vec<String>, DbError> {
+    let groups: Vec<Option<String>> = users::table
+        .find(user)
+        // Not FOR UPDATE: the key stays, so rows that refer to the person are not held up.
+        .for_no_key_update()
+        .select(users::groups)
+        .first(&mut &*conn)
+        .await?;
+    Ok(groups.into_iter().flatten().collect())
+}
+
+/// The pools of the requester's active loans, one entry per loan.
+async fn active_pools(conn: &AsyncPgConnection, user: UserId) -> Result<Vec<PoolId>, DbError> {
+    Ok(loans::table
+        .filter(loans::user_id.eq(user))
+        .filter(loans::state.eq_any(LoanState::ACTIVE))
+        .select(loans::pool_id)
+        .load(&mut &*conn)
+        .await?)
 }
 
 /// Where a new loan starts.

@@ -3,16 +3,11 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::timeline::{fold_steps, key_comment, progress};
 use super::{authorize, LoanError};
-use crate::rules::{lifecycle, policy};
-use crate::server::models::{Loan, LoanEvent, Pool, User};
-use crate::server::schema::{admin_tasks, loan_events, loans, machines, pools, users};
-use crate::server::{policies, waiting};
-use crate::types::{
-    ConnectionInfo, ExtensionOffer, LoanDetail, LoanId, LoanPage, LoanState, LoanSummary,
-    MachineId, Policy, TaskState, UserId,
-};
+use crate::server::models::{Loan, Pool, User};
+use crate::server::policies;
+use crate::server::schema::{loans, machines, pools, users};
+use crate::types::{LoanId, LoanPage, LoanState, LoanSummary, MachineId, Policy, UserId};
 
 /// A loan with everything messages and links say about it.
 #[derive(Clone, Debug)]
@@ -87,7 +82,7 @@ fn summary((loan, pool_slug, pool_name, machine_fqdn, name, email): SummaryRow) 
 
 /// Which loans `summaries` reads.
 #[derive(Default)]
-struct Which {
+pub(super) struct Which {
     user_id: Option<UserId>,
     loan_id: Option<LoanId>,
     machine_id: Option<MachineId>,
@@ -98,6 +93,16 @@ struct Which {
     states: Option<Vec<LoanState>>,
     /// Only loans of the pool with this slug.
     pool_slug: Option<String>,
+}
+
+impl Which {
+    /// The one loan `id`.
+    pub(super) fn loan(id: LoanId) -> Self {
+        Which {
+            loan_id: Some(id),
+            ..Which::default()
+        }
+    }
 }
 
 /// The name of a loan's machine, looked up per row: as a join, PostgreSQL hashed all 2,000
@@ -129,7 +134,7 @@ fn summary_query() -> _ {
 }
 
 /// The loans `which` names, with what their rows show.
-async fn summaries(
+pub(super) async fn summaries(
     conn: &mut AsyncPgConnection,
     which: Which,
 ) -> Result<Vec<(LoanSummary, Loan)>, LoanError> {
@@ -314,101 +319,4 @@ pub async fn watchable(
 ) -> Result<(), LoanError> {
     let loan = find(conn, loan_id).await?;
     authorize(viewer, &loan)
-}
-
-/// Everything the loan page shows, for its borrower or an admin.
-pub async fn detail(
-    conn: &mut AsyncPgConnection,
-    viewer: &User,
-    loan_id: LoanId,
-) -> Result<LoanDetail, LoanError> {
-    let which = Which {
-        loan_id: Some(loan_id),
-        ..Which::default()
-    };
-    let (summary, loan) = summaries(conn, which)
-        .await?
-        .pop()
-        .ok_or(LoanError::NotFound(loan_id))?;
-    authorize(viewer, &loan)?;
-    let pool: Pool = pools::table
-        .find(loan.pool_id)
-        .select(Pool::as_select())
-        .first(conn)
-        .await?;
-    let login_user = pool.login_user.clone();
-    let policy = policies::effective(conn, &pool).await?;
-    let rows: Vec<(LoanEvent, Option<String>)> = loan_events::table
-        .left_join(users::table)
-        .filter(loan_events::loan_id.eq(loan_id))
-        .order(loan_events::id.asc())
-        .select((LoanEvent::as_select(), users::name.nullable()))
-        .load(conn)
-        .await?;
-    let state = loan.state;
-    let progress = progress(state, &rows);
-    let events = fold_steps(rows);
-    let connection = match (state, &summary.machine_fqdn) {
-        (LoanState::Ready, Some(fqdn)) => Some(ConnectionInfo {
-            ssh_command: format!("ssh {login_user}@{fqdn}"),
-            fqdn: fqdn.clone(),
-            user: login_user,
-        }),
-        _ => None,
-    };
-    let extension = (state == LoanState::Ready).then(|| ExtensionOffer {
-        hours: policy.extension_hours,
-        used: loan.extensions_used,
-        max: policy.max_extensions,
-        refusal: loan.expires_at.and_then(|expires| {
-            policy::may_extend(
-                loan.duration_hours,
-                loan.extensions_used,
-                expires,
-                policy.extension(),
-            )
-            .err()
-            .map(|e| e.to_string())
-        }),
-    });
-    let grace_until = match (state, loan.expired_at) {
-        (LoanState::Expired, Some(at)) => {
-            Some(at + chrono::Duration::minutes(i64::from(policy.grace_period_minutes)))
-        }
-        _ => None,
-    };
-    let queue_position = match state {
-        LoanState::Waiting => Some(waiting::position(conn, &loan).await?),
-        _ => None,
-    };
-    let waiting_for_admin: Option<String> = admin_tasks::table
-        .filter(admin_tasks::loan_id.eq(loan.id))
-        .filter(admin_tasks::state.eq(TaskState::Open))
-        .select(admin_tasks::step_name)
-        .first(conn)
-        .await
-        .optional()?;
-    let move_targets = if viewer.is_admin() && state == LoanState::Ready {
-        super::move_targets(conn, viewer, loan_id).await?
-    } else {
-        Vec::new()
-    };
-    Ok(LoanDetail {
-        viewer_is_admin: viewer.is_admin(),
-        viewer_is_borrower: viewer.id == loan.user_id,
-        move_targets,
-        extension,
-        grace_until,
-        queue_position,
-        waiting_for_admin,
-        decision_reason: loan.decision_reason.clone(),
-        duration_hours: loan.duration_hours,
-        ssh_key_comment: key_comment(&loan.ssh_public_key),
-        events,
-        connection,
-        progress,
-        can_cancel: lifecycle::can_cancel(state),
-        can_return: lifecycle::can_return(state),
-        summary,
-    })
 }
