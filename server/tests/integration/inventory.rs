@@ -97,7 +97,7 @@ async fn a_first_sync_creates_the_pools_and_machines_the_file_lists() {
         .to_string()
         .ends_with("\n6 created, 0 updated, 0 retired\n"));
 
-    let debian = pools::find_by_slug(&mut conn, "debian12-build")
+    let debian = pools::find_by_slug(&conn, "debian12-build")
         .await
         .unwrap()
         .unwrap();
@@ -115,7 +115,7 @@ async fn a_first_sync_creates_the_pools_and_machines_the_file_lists() {
         debian.driver_settings,
         serde_json::json!({"env": {"SITE_CONSOLE_SERVER": "cons-1"}})
     );
-    let policy = policies::effective(&mut conn, &debian).await.unwrap();
+    let policy = policies::effective(&conn, &debian).await.unwrap();
     assert_eq!(policy.approval_mode, ApprovalMode::Automatic);
     assert_eq!(
         (
@@ -139,7 +139,7 @@ async fn a_first_sync_creates_the_pools_and_machines_the_file_lists() {
     );
     assert_eq!(debian.steps(Phase::Reclaim).unwrap().len(), 2);
 
-    let win = pools::find_by_slug(&mut conn, "win11-test")
+    let win = pools::find_by_slug(&conn, "win11-test")
         .await
         .unwrap()
         .unwrap();
@@ -147,7 +147,7 @@ async fn a_first_sync_creates_the_pools_and_machines_the_file_lists() {
         (win.login_user.as_str(), win.description.as_str()),
         ("loaner", "")
     );
-    let policy = policies::effective(&mut conn, &win).await.unwrap();
+    let policy = policies::effective(&conn, &win).await.unwrap();
     assert_eq!(policy.approval_mode, ApprovalMode::Manual);
     assert!(policy.bug_required);
     assert_eq!(
@@ -268,7 +268,7 @@ async fn changing_a_field_in_the_file_updates_just_that() {
         ]
     );
     assert_eq!((report.created, report.updated, report.retired), (0, 2, 0));
-    let debian = pools::find_by_slug(&mut conn, "debian12-build")
+    let debian = pools::find_by_slug(&conn, "debian12-build")
         .await
         .unwrap()
         .unwrap();

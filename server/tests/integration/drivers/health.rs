@@ -25,8 +25,8 @@ fn health_worker(w: &World, lab: &Lab, return_after: u32) -> server::jobs::Worke
 }
 
 async fn sweep(w: &World, worker: &server::jobs::Worker) {
-    let mut conn = w.conn().await;
-    queue::enqueue(&mut conn, &Job::HealthSweep, w.clock.now(), w.clock.now())
+    let conn = w.conn().await;
+    queue::enqueue(&conn, &Job::HealthSweep, w.clock.now(), w.clock.now())
         .await
         .unwrap();
     w.drain_with(worker).await;
