@@ -26,6 +26,10 @@ struct Cli {
     /// Client commands: print the site's JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line) for
+    /// log shippers.
+    #[arg(long, global = true, env = "LOANER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,16 +89,26 @@ enum InventoryCommand {
     },
 }
 
+/// The form of the log lines.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LOANER_LOG")
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     // The client commands talk to a site; they need none of the server's configuration.
     match cli.command {
         Command::Client(command) => {

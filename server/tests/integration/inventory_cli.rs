@@ -119,3 +119,48 @@ async fn the_documented_example_is_a_valid_inventory() {
         .unwrap();
     assert!(again.is_empty(), "{again}");
 }
+
+#[tokio::test]
+async fn with_log_format_json_every_log_line_is_a_json_object() {
+    let w = World::new().await;
+    let empty = format!("{}_logs", w.db.name);
+    let admin = w.sql().await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {empty}"))
+        .await
+        .unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
+        .args(["--log-format", "json", "migrate"])
+        .env("DATABASE_URL", w.db.url.replacen(&w.db.name, &empty, 1))
+        .env("LOANER_LOG", "info")
+        .env_remove("LOANER_CONFIG")
+        .env_remove("LOANER_LOG_FORMAT")
+        .output()
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE {empty} WITH (FORCE)"))
+        .await
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    // Every line but the command's own closing sentence is a log line, and each is JSON.
+    let text = stderr(&run);
+    let (logs, said) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
+    assert_eq!(said, "The database schema is up to date.");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().join("up.sql").exists())
+        .count();
+    let applied = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "applied database migrations")
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(applied["level"], "INFO");
+    assert_eq!(applied["fields"]["migrations"], migrations);
+    assert!(applied["timestamp"].is_string(), "{applied}");
+}
