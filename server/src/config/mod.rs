@@ -231,10 +231,11 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment
-            // LOANER_LOG (log filter) and LOANER_CONFIG (this file) are read elsewhere.
+            // LOANER_LOG (log filter), LOANER_LOG_FORMAT and LOANER_CONFIG (this file) are
+            // read elsewhere.
             .merge(
                 Env::prefixed("LOANER_")
-                    .ignore(&["log", "config"])
+                    .ignore(&["log", "log_format", "config"])
                     // Credentials (`LOANER_SECRET__…`) are read by the drivers alone.
                     .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("secret__"))
                     .split("__"),

@@ -120,9 +120,9 @@ async fn the_documented_example_is_a_valid_inventory() {
     assert!(again.is_empty(), "{again}");
 }
 
-#[tokio::test]
-async fn with_log_format_json_every_log_line_is_a_json_object() {
-    let w = World::new().await;
+/// `loaner migrate` on a new, empty database, with the log format asked for by `--log-format`
+/// or by `LOANER_LOG_FORMAT` (which the configuration must leave alone).
+async fn migrate_empty_database(w: &World, args: &[&str], env: &[(&str, &str)]) -> String {
     let empty = format!("{}_logs", w.db.name);
     let admin = w.sql().await;
     admin
@@ -130,11 +130,12 @@ async fn with_log_format_json_every_log_line_is_a_json_object() {
         .await
         .unwrap();
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_loaner"))
-        .args(["--log-format", "json", "migrate"])
+        .args(args)
         .env("DATABASE_URL", w.db.url.replacen(&w.db.name, &empty, 1))
         .env("LOANER_LOG", "info")
         .env_remove("LOANER_CONFIG")
         .env_remove("LOANER_LOG_FORMAT")
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap();
@@ -143,10 +144,22 @@ async fn with_log_format_json_every_log_line_is_a_json_object() {
         .await
         .unwrap();
     assert!(run.status.success(), "{}", stderr(&run));
+    stderr(&run)
+}
 
+#[tokio::test]
+async fn with_log_format_json_every_log_line_is_a_json_object() {
+    let w = World::new().await;
+    let by_flag = migrate_empty_database(&w, &["--log-format", "json", "migrate"], &[]).await;
+    let by_env = migrate_empty_database(&w, &["migrate"], &[("LOANER_LOG_FORMAT", "json")]).await;
+    for text in [by_flag, by_env] {
+        check_json_logs(&text);
+    }
+}
+
+fn check_json_logs(text: &str) {
     // Every line but the command's own closing sentence is a log line, and each is JSON.
-    let text = stderr(&run);
-    let (logs, said) = text.trim_end().rsplit_once('\n').unwrap_or(("", &text));
+    let (logs, said) = text.trim_end().rsplit_once('\n').unwrap_or(("", text));
     assert_eq!(said, "The database schema is up to date.");
     let lines: Vec<serde_json::Value> = logs
         .lines()
