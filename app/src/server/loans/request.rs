@@ -105,8 +105,9 @@ pub async fn request(
         // Pipelined, as the other batches below; PostgreSQL runs them in this order, so the
         // requester's row is locked (one request at a time per person) before their loans are
         // counted, and the caps hold under concurrent requests. On the way: a free machine is
-        // claimed (a refusal below rolls the claim back), the loan's id is drawn, and the
-        // place it would take at the end of the line is counted.
+        // claimed (a refusal below rolls the claim back; a request for the same pool that ran
+        // meanwhile skipped it and may have joined the line: the waiting sweep serves it within
+        // minutes), the loan's id is drawn, and the place at the end of the line is counted.
         let shared = &*conn;
         let ((), groups, active, free, loan_id, place) = futures::try_join!(
             audit::stamp(shared, Some(user), now),
