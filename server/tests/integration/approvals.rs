@@ -294,42 +294,6 @@ async fn groups_and_per_person_caps_refuse_with_a_reason_and_store_nothing() {
         .unwrap();
 }
 
-/// A request's statements go to PostgreSQL together (pipelined); the requester's row must be
-/// locked before their loans are counted, or requests sent at once all count none and all pass.
-#[tokio::test]
-async fn one_persons_requests_sent_at_once_stay_within_the_caps() {
-    let w = World::new().await;
-    let mut spec = w.pool_spec("build");
-    spec.machines = 12;
-    w.add_pool(spec).await;
-    w.sql()
-        .await
-        .batch_execute("UPDATE site_policy SET max_loans_per_user_per_pool = 2")
-        .await
-        .unwrap();
-    let dana = w.developer("Dana").await;
-    let attempts = (0..10).map(|_| async {
-        let mut conn = w.conn().await;
-        loans::request(&mut conn, &dana, &request("build"), w.clock.now()).await
-    });
-    let outcomes = futures::future::join_all(attempts).await;
-
-    let granted = outcomes.iter().filter(|o| o.is_ok()).count();
-    assert_eq!(granted, 2, "{outcomes:?}");
-    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
-        assert_eq!(
-            refused.to_string(),
-            "You already hold 2 loans from this pool; it allows 2 per person. Return one first."
-        );
-    }
-    assert_eq!(w.count("SELECT count(*) FROM loans").await, 2);
-    assert_eq!(
-        w.count("SELECT count(*) FROM machines WHERE state = 'provisioning'")
-            .await,
-        2
-    );
-}
-
 #[tokio::test]
 async fn the_audit_log_records_who_changed_what_and_refuses_to_be_changed() {
     let w = World::new().await;

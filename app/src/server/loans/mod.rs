@@ -9,6 +9,7 @@ mod deadlines;
 mod detail;
 mod end;
 mod extend;
+mod form;
 mod moves;
 mod phases;
 mod request;
@@ -21,9 +22,10 @@ pub use deadlines::{arm_deadline, end_grace, expire};
 pub use detail::detail;
 pub use end::{cancel, force_return, return_loan};
 pub use extend::{extend, extend_beyond_policy, restore};
+pub use form::LoanRequest;
 pub use moves::{move_targets, move_to};
 pub use phases::{cleanup_failed, finish_phase, provision_failed};
-pub use request::{request, LoanRequest};
+pub use request::request;
 pub use steps::{
     next_step, phase_wanted, record_step_attempt_failed, record_step_started, step_succeeded,
     StepFailure, StepPlan, StepRecord, StepRun,

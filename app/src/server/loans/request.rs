@@ -7,75 +7,19 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
+use super::form::{check, LoanRequest};
 use super::{lock, set_state, LoanError};
 use crate::error::FieldError;
 use crate::rules::lifecycle::{self, LoanAction};
-use crate::rules::{policy, validate};
+use crate::rules::policy;
 use crate::server::events::{self, Event};
 use crate::server::models::{Machine, NewLoan, Pool, User};
 use crate::server::queue::{self, Job};
 use crate::server::schema::{loans, users};
 use crate::server::{audit, machines, mail, policies, pools, waiting, DbError};
 use crate::types::{
-    ApprovalMode, EventKind, LoanId, LoanState, MachineState, MailKind, Phase, Policy, PoolId,
-    UserId,
+    ApprovalMode, EventKind, LoanId, LoanState, MachineState, MailKind, Phase, PoolId, UserId,
 };
-
-/// What a developer asks for on the request form.
-#[derive(Clone, Debug)]
-pub struct LoanRequest {
-    pub pool: String,
-    pub reason: String,
-    pub bug_ref: String,
-    /// As typed; parsed here so a bad value gets a field message.
-    pub duration_hours: String,
-    pub ssh_public_key: String,
-    /// Wait in line when no machine is free, instead of being refused.
-    pub wait: bool,
-}
-
-/// A request whose every field passed validation.
-struct CheckedRequest {
-    reason: String,
-    bug_ref: Option<String>,
-    duration_hours: i32,
-    ssh_key_line: String,
-}
-
-/// Validates every field against the pool's policy, reporting all problems at once.
-fn check(policy: &Policy, input: &LoanRequest) -> Result<CheckedRequest, LoanError> {
-    let mut errors = Vec::new();
-    let reason = validate::reason(&input.reason)
-        .map_err(|m| errors.push(FieldError::new("reason", m)))
-        .ok();
-    let bug_ref = validate::bug_ref(&input.bug_ref, policy.bug_required)
-        .map_err(|m| errors.push(FieldError::new("bug_ref", m)))
-        .ok();
-    let duration = input
-        .duration_hours
-        .trim()
-        .parse::<i32>()
-        .map_err(|_| "Choose how long you need the machine.".to_owned())
-        .and_then(|hours| {
-            policy::check_duration(hours, policy.max_duration_hours).map_err(|e| e.to_string())
-        })
-        .map_err(|m| errors.push(FieldError::new("duration_hours", m)))
-        .ok();
-    let key = validate::ssh_public_key(&input.ssh_public_key)
-        .map_err(|m| errors.push(FieldError::new("ssh_public_key", m)))
-        .ok();
-    match (reason, bug_ref, duration, key) {
-        (Some(reason), Some(bug_ref), Some(duration_hours), Some(key)) if errors.is_empty() => {
-            Ok(CheckedRequest {
-                reason,
-                bug_ref,
-                duration_hours,
-                ssh_key_line: key.line,
-            })
-        }
-        _ => Err(LoanError::Invalid(errors)),
-    }
-}
 
 /// Requests a loan. What happens next is the pool's policy: it waits for an admin, or it is
 /// approved and gets a free machine in the same transaction, or (when the requester chose to)
