@@ -22,7 +22,8 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::{provide_session, Layout};
 use crate::pages::{
-    account, admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request, tokens,
+    account, admin, catalogue, link, loan, login, mailbox, my_loans, not_found, request, stats,
+    tokens,
 };
 
 /// The HTML document around the app. On the server it also sets the page's
@@ -106,6 +107,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/request/:pool") view=request::RequestPage ssr=SsrMode::Async />
                     <Route path=path!("/loans") view=my_loans::MyLoansPage ssr=SsrMode::Async />
                     <Route path=path!("/loans/:id") view=loan::LoanPage ssr=SsrMode::Async />
+                    <Route path=path!("/stats") view=stats::StatsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=admin::home::AdminHomePage />
                     <Route path=path!("/admin/approvals") view=admin::approvals::ApprovalsPage />
                     <Route path=path!("/admin/policies") view=admin::policies::PoliciesPage />

@@ -16,3 +16,4 @@ pub mod jobs;
 pub mod mail;
 pub mod private_pg;
 pub mod runtime;
+pub mod simulate;

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: InventoryCommand,
     },
+    /// The demo site's helpers.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Print shell completions for the `loaner` command (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     #[command(flatten)]
@@ -86,6 +91,26 @@ enum InventoryCommand {
         /// Print what would change, and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Write a realistic history of finished loans (requests, waits, steps, failures, returns,
+    /// expiries, broken machines) over the last --days, for the statistics page. Only on the
+    /// development site unless --force.
+    Simulate {
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        /// Requests per working day (weekends see a fifth).
+        #[arg(long, default_value_t = 40)]
+        loans_per_day: u32,
+        /// The same seed writes the same history.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write into a database that is not the development one (a benchmark's, say).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -158,6 +183,38 @@ async fn main() -> ExitCode {
             Command::Inventory {
                 command: InventoryCommand::Sync { file, dry_run },
             } => server::inventory::sync_file(&config, &file, dry_run).await,
+            Command::Demo {
+                command:
+                    DemoCommand::Simulate {
+                        days,
+                        loans_per_day,
+                        seed,
+                        force,
+                    },
+            } => {
+                anyhow::ensure!(
+                    force || config.dev_mode(),
+                    "demo simulate writes made-up loans: it runs on the development site only (add --force to write into this database anyway)"
+                );
+                let db = runtime::Database::open(&config, 1).await?;
+                let result = async {
+                    let mut conn = db.pool.get().await?;
+                    let plan = server::simulate::Plan {
+                        days,
+                        loans_per_day,
+                        seed,
+                    };
+                    server::simulate::run(&mut conn, plan, chrono::Utc::now()).await
+                }
+                .await;
+                db.close();
+                let written = result?;
+                eprintln!(
+                    "Wrote {} finished loans with {} history entries ({} machines broke and were repaired) over the last {days} days.",
+                    written.loans, written.events, written.broken
+                );
+                Ok(())
+            }
             Command::Client(_)
             | Command::Completions { .. }
             | Command::Action { remote: true, .. } => Ok(()),

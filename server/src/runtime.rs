@@ -141,6 +141,7 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
         trusted_proxies: config.trusted_proxies.clone(),
         body_limit_bytes: config.limits.body_kib * 1024,
         api_token_max_days: config.api_token_max_days,
+        bug_url_template: config.bug_url_template.clone(),
     })
 }
 

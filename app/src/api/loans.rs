@@ -49,9 +49,15 @@ pub async fn get_loan(id: LoanId, polling: Option<bool>) -> Result<LoanDetail, A
         context::require_user().await?
     };
     let mut conn = state.conn().await.map_err(context::fail)?;
-    loans::detail(&mut conn, &user, id)
+    let mut detail = loans::detail(&mut conn, &user, id)
         .await
-        .map_err(context::fail)
+        .map_err(context::fail)?;
+    detail.bug_url = detail
+        .summary
+        .bug_ref
+        .as_deref()
+        .and_then(|bug| state.site.bug_url(bug));
+    Ok(detail)
 }
 
 /// The caller's loans, newest first.

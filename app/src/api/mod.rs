@@ -8,4 +8,5 @@ pub mod auth;
 pub mod catalogue;
 pub mod links;
 pub mod loans;
+pub mod stats;
 pub mod tokens;

@@ -65,6 +65,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             <nav class="nav">
                 <A href="/" exact=true>"Catalogue"</A>
                 <A href="/loans">"My loans"</A>
+                <A href="/stats">"Statistics"</A>
                 {admin.then(|| view! {
                     <span class="nav-sep" aria-hidden="true"></span>
                     <A href="/admin">"Admin"</A>

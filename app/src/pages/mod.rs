@@ -10,4 +10,5 @@ pub mod mailbox;
 pub mod my_loans;
 pub mod not_found;
 pub mod request;
+pub mod stats;
 pub mod tokens;

@@ -218,7 +218,7 @@ fn row(entry: AuditEntry) -> AuditRow {
 /// A cell as a spreadsheet will not run it: text that starts like a formula (`=`, `+`, `-`,
 /// `@`, their full-width forms, a tab or a carriage return — after any leading spaces, which
 /// some spreadsheets skip) gets a leading apostrophe.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     let starts_like_a_formula = text.starts_with(['\t', '\r'])
         || text.trim_start().starts_with([
             '=', '+', '-', '@', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',

@@ -32,6 +32,7 @@ pub mod schema;
 pub mod sessions;
 pub mod snapshot;
 pub mod state;
+pub mod stats;
 pub mod tasks;
 pub mod tokens;
 pub mod users;

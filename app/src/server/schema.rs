@@ -111,6 +111,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    loan_facts (loan_id) {
+        loan_id -> Int8,
+        assigned_at -> Nullable<Timestamptz>,
+        back_at -> Nullable<Timestamptz>,
+        broken_at -> Nullable<Timestamptz>,
+        ended_how -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    loan_step_runs (loan_id, phase, name) {
+        loan_id -> Int8,
+        phase -> Text,
+        name -> Text,
+        succeeded -> Int4,
+        failed -> Int4,
+    }
+}
+
+diesel::table! {
     loans (id) {
         id -> Int8,
         user_id -> Int8,
@@ -271,6 +291,8 @@ diesel::joinable!(emails -> loans (loan_id));
 diesel::joinable!(link_tokens -> loans (loan_id));
 diesel::joinable!(link_tokens -> users (user_id));
 diesel::joinable!(loan_events -> loans (loan_id));
+diesel::joinable!(loan_facts -> loans (loan_id));
+diesel::joinable!(loan_step_runs -> loans (loan_id));
 diesel::joinable!(loan_events -> users (actor_id));
 diesel::joinable!(loans -> machines (machine_id));
 diesel::joinable!(machine_actions -> loans (loan_id));
@@ -288,6 +310,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     link_tokens,
     loan_events,
+    loan_facts,
+    loan_step_runs,
     loans,
     machine_actions,
     machines,

@@ -143,6 +143,9 @@ pub struct SiteSettings {
     pub body_limit_bytes: usize,
     /// The longest an API token may live, in days.
     pub api_token_max_days: i64,
+    /// The bug tracker's address for a bug reference, `{}` standing for it (Bugzilla:
+    /// `https://bugzilla.example.com/show_bug.cgi?id={}`).
+    pub bug_url_template: Option<String>,
 }
 
 impl SiteSettings {
@@ -163,6 +166,17 @@ impl SiteSettings {
             "loaner_sign_in"
         };
         format!("{base}_{}", &tag[..12])
+    }
+
+    /// Where a bug reference leads: itself when it is a web address, else the tracker's page
+    /// for it (`bug_url_template`, the reference percent-encoded), else nowhere.
+    pub fn bug_url(&self, bug: &str) -> Option<String> {
+        let bug = bug.trim();
+        if bug.starts_with("https://") || bug.starts_with("http://") {
+            return Some(bug.to_owned());
+        }
+        let template = self.bug_url_template.as_deref()?;
+        (!bug.is_empty()).then(|| template.replace("{}", &crate::format::query_value(bug)))
     }
 
     /// The session rules: absolute lifetime and idle timeout.

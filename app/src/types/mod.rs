@@ -7,6 +7,7 @@ mod drivers;
 mod enums;
 mod ids;
 mod policy;
+mod stats;
 mod tokens;
 mod views;
 
@@ -16,5 +17,6 @@ pub use drivers::*;
 pub use enums::*;
 pub use ids::*;
 pub use policy::*;
+pub use stats::*;
 pub use tokens::*;
 pub use views::*;

@@ -108,6 +108,9 @@ pub struct LoanDetail {
     pub waiting_for_admin: Option<String>,
     /// Why an admin denied, shortened, took back or extended the loan.
     pub decision_reason: Option<String>,
+    /// The bug reference's page in the site's tracker (`bug_url_template`).
+    #[serde(default)]
+    pub bug_url: Option<String>,
     pub ssh_key_comment: String,
     pub events: Vec<LoanEventView>,
     pub connection: Option<ConnectionInfo>,
@@ -187,6 +190,8 @@ pub struct LinkView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRow {
     pub summary: LoanSummary,
+    /// The bug reference's page in the site's tracker (`bug_url_template`).
+    pub bug_url: Option<String>,
     pub duration_hours: i32,
     /// The requester's other loans that are still active.
     pub current_loans: Vec<LoanSummary>,

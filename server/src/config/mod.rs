@@ -35,6 +35,10 @@ pub struct Config {
     /// The longest a personal API token may live, in days (a token lives 90 days unless its
     /// maker chooses otherwise).
     pub api_token_max_days: i64,
+    /// The bug tracker's page for a bug reference, `{}` standing for the reference (Bugzilla:
+    /// `https://bugzilla.example.com/show_bug.cgi?id={}`). Without it, references are shown
+    /// as text (those that are web addresses link to themselves).
+    pub bug_url_template: Option<String>,
     /// A session unused this long ends.
     pub session_idle_minutes: i64,
     /// Single sign-on through an OpenID Connect provider; the development login is never
@@ -51,6 +55,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub mail: MailConfig,
     pub reminders: RemindersConfig,
+    pub metrics: MetricsConfig,
     /// Lets tests move the server's clock through `POST /_test/clock` (development mode on
     /// loopback only). Never switch this on for real use.
     pub test_clock: bool,
@@ -187,6 +192,7 @@ impl Default for Config {
             secure_cookies: false,
             session_hours: 12,
             api_token_max_days: 365,
+            bug_url_template: None,
             session_idle_minutes: 240,
             oidc: None,
             commands_dir: None,
@@ -197,6 +203,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             mail: MailConfig::default(),
             reminders: RemindersConfig::default(),
+            metrics: MetricsConfig::default(),
             test_clock: false,
         }
     }
@@ -309,6 +316,15 @@ impl Config {
             (5..=60 * 24 * 90).contains(&self.session_idle_minutes),
             "session_idle_minutes must be 5–129600"
         );
+        if let Some(template) = &self.bug_url_template {
+            anyhow::ensure!(
+                (template.starts_with("https://") || template.starts_with("http://"))
+                    && template.matches("{}").count() == 1
+                    && !template.chars().any(char::is_whitespace),
+                "bug_url_template must be an http(s) address with one {{}} where the bug goes, like https://bugzilla.example.com/show_bug.cgi?id={{}}"
+            );
+        }
+        self.metrics.validate(self.dev_mode())?;
         let public_url = self.public_url().map_err(anyhow::Error::msg)?;
         if let Some(oidc) = &self.oidc {
             oidc.validate(&public_url)?;
@@ -378,9 +394,11 @@ impl Config {
 }
 
 mod mail;
+mod metrics;
 mod oidc;
 
 pub use mail::{MailConfig, MailTransport, RemindersConfig, TlsMode};
+pub use metrics::MetricsConfig;
 pub use oidc::{ClientAuthMethod, OidcConfig, Secret};
 
 #[cfg(test)]

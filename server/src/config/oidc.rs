@@ -169,6 +169,15 @@ pub(super) fn refuse_secrets_in(file: &Path) -> anyhow::Result<()> {
         .get("oidc")
         .and_then(|oidc| oidc.get("client_secret"))
         .is_some();
+    let token_written = table
+        .get("metrics")
+        .and_then(|metrics| metrics.get("token"))
+        .is_some();
+    anyhow::ensure!(
+        !token_written,
+        "metrics.token must not be written in {}: set LOANER_METRICS__TOKEN instead",
+        file.display()
+    );
     anyhow::ensure!(
         !written,
         "oidc.client_secret must not be written in {}: set LOANER_OIDC__CLIENT_SECRET or oidc.client_secret_file instead",

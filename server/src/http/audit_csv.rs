@@ -1,7 +1,7 @@
 //! `/admin/audit.csv`: the audit log as the page filters it, for spreadsheets (admins only).
 
 use app::error::AppError;
-use app::server::{audit, sessions, AppState};
+use app::server::{audit, AppState};
 use app::types::AuditFilter;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
@@ -35,17 +35,8 @@ async fn rows(
     filter: &AuditFilter,
     headers: &HeaderMap,
 ) -> Result<String, AppError> {
-    let token = sessions::token_from_headers(headers, state.site.cookie_name())
-        .ok_or(AppError::Unauthorized)?;
+    let user = super::signed_in(state, headers).await?;
     let mut conn = state.conn().await?;
-    let user = sessions::user_for_token(
-        &mut conn,
-        &token,
-        state.clock.now(),
-        state.site.session_policy(),
-    )
-    .await?
-    .ok_or(AppError::Unauthorized)?;
     if !user.is_admin() {
         return Err(AppError::Forbidden);
     }

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod limits;
 mod live;
 mod refusal;
+mod stats_csv;
 
 use app::server::AppState;
 use app::{shell, App};
@@ -43,6 +44,7 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
     }
     router
         .route("/admin/audit.csv", get(audit_csv::export))
+        .route("/stats/{file}", get(stats_csv::export))
         .route("/healthz", get(healthz))
         .merge(crate::api::v1::routes())
         .merge(live::routes())
@@ -89,6 +91,25 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(Extension(sign_in))
         .with_state(state)
+}
+
+/// The person whose session cookie came with the request, for the routes outside Leptos.
+async fn signed_in(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<app::server::models::User, app::error::AppError> {
+    use app::error::AppError;
+    let token = app::server::sessions::token_from_headers(headers, state.site.cookie_name())
+        .ok_or(AppError::Unauthorized)?;
+    let mut conn = state.conn().await?;
+    app::server::sessions::user_for_token(
+        &mut conn,
+        &token,
+        state.clock.now(),
+        state.site.session_policy(),
+    )
+    .await?
+    .ok_or(AppError::Unauthorized)
 }
 
 #[derive(serde::Deserialize)]

@@ -39,4 +39,5 @@ mod security;
 mod sessions;
 mod sign_in;
 mod speed;
+mod statistics;
 mod waiting;

@@ -53,7 +53,15 @@ pub async fn list_approvals() -> Result<Vec<ApprovalRow>, AppError> {
     use crate::server::{context, loans};
     let (state, _) = context::require_admin().await?;
     let mut conn = state.conn().await.map_err(context::fail)?;
-    loans::queue(&mut conn).await.map_err(context::fail)
+    let mut rows = loans::queue(&mut conn).await.map_err(context::fail)?;
+    for row in &mut rows {
+        row.bug_url = row
+            .summary
+            .bug_ref
+            .as_deref()
+            .and_then(|bug| state.site.bug_url(bug));
+    }
+    Ok(rows)
 }
 
 /// Approves requests; `duration_hours` (empty: as asked) shortens them.

@@ -132,7 +132,7 @@ fn Request(
             </div>
             <p class="request-reason">{s.reason.clone()}</p>
             <dl class="facts">
-                <dt>"Bug"</dt><dd>{s.bug_ref.clone().unwrap_or_else(|| "none".into())}</dd>
+                <dt>"Bug"</dt><dd>{crate::pages::loan::bug_link(s.bug_ref.clone(), row.bug_url.clone())}</dd>
                 <dt>"Email"</dt><dd>{s.borrower_email.clone()}</dd>
                 <dt>"Current loans"</dt><dd>{others}</dd>
             </dl>

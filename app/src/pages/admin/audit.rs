@@ -34,11 +34,11 @@ pub fn AuditPage() -> impl IntoView {
         let (actor, target, kind, from, to) = filter();
         format!(
             "actor={}&target={}&kind={}&from={}&to={}",
-            enc(&actor),
-            enc(&target),
-            enc(&kind),
-            enc(&from),
-            enc(&to)
+            format::query_value(&actor),
+            format::query_value(&target),
+            format::query_value(&kind),
+            format::query_value(&from),
+            format::query_value(&to)
         )
     };
     let csv = move || format!("/admin/audit.csv?{}", filter_query());
@@ -129,19 +129,6 @@ fn target_label(target_type: &str, target: &str) -> String {
         "{} {target}",
         target_type.trim_end_matches('s').replace('_', " ")
     )
-}
-
-/// Percent-encodes a query value.
-fn enc(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -256,7 +256,7 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
                     <dt>"Requested"</dt><dd>{format::when(s.requested_at)}</dd>
                     <dt>"Ends"</dt><dd data-testid="ends">{ends}</dd>
                     <dt>"Reason"</dt><dd>{s.reason.clone()}</dd>
-                    <dt>"Bug"</dt><dd>{bug_link(s.bug_ref.clone())}</dd>
+                    <dt>"Bug"</dt><dd>{bug_link(s.bug_ref.clone(), detail.bug_url.clone())}</dd>
                 </dl>
             </aside>
         </div>
@@ -264,14 +264,20 @@ fn LoanView(detail: LoanDetail, actions: LoanActions) -> impl IntoView {
     }
 }
 
-fn bug_link(bug: Option<String>) -> AnyView {
-    match bug {
-        Some(b) if b.starts_with("http") => {
-            view! { <a href=b.clone() rel="noopener noreferrer" target="_blank">{b.clone()}</a> }
+/// The bug reference, linked to the tracker when the site has one (or it is an address).
+pub fn bug_link(bug: Option<String>, url: Option<String>) -> AnyView {
+    match (bug, url) {
+        (Some(b), Some(url)) => {
+            let label = if b.starts_with("http") {
+                b
+            } else {
+                format!("#{b}")
+            };
+            view! { <a href=url data-testid="bug-link" rel="noopener noreferrer" target="_blank">{label}</a> }
                 .into_any()
         }
-        Some(b) => view! { <span>{format!("#{b}")}</span> }.into_any(),
-        None => view! { <span class="muted">"none"</span> }.into_any(),
+        (Some(b), None) => view! { <span>{format!("#{b}")}</span> }.into_any(),
+        (None, _) => view! { <span class="muted">"none"</span> }.into_any(),
     }
 }
 

@@ -157,6 +157,7 @@ pub async fn queue(conn: &mut AsyncPgConnection) -> Result<Vec<ApprovalRow>, Loa
             continue;
         };
         rows.push(ApprovalRow {
+            bug_url: None,
             summary,
             duration_hours: loan.duration_hours,
             current_loans: others

@@ -85,6 +85,7 @@ pub async fn detail(
         queue_position,
         waiting_for_admin,
         decision_reason: loan.decision_reason.clone(),
+        bug_url: None,
         duration_hours: loan.duration_hours,
         ssh_key_comment: key_comment(&loan.ssh_public_key),
         events,

@@ -255,6 +255,7 @@ impl World {
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
             api_token_max_days: 365,
+            bug_url_template: Some("https://bugs.example.com/show_bug.cgi?id={}".into()),
         })
     }
 

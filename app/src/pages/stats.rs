@@ -1,0 +1,539 @@
+//! The statistics page: how many loans, how long people wait, how long machines are out of the
+//! pool and how busy each pool is, for a period and a pool. Everyone signed in sees these;
+//! admins also see step failures, broken machines, loans per bug and the most-borrowing groups.
+//! Each chart is an SVG drawn here on the server, with its numbers in a table beside it and a
+//! CSV download of the same table.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::stats::get_stats;
+use crate::components::notice::ErrorNotice;
+use crate::types::{DataTable, Spread, Stats, StatsFilter, StatsTable, OUTCOMES};
+
+/// One colour per outcome, each at least 3:1 against the white chart (WCAG 1.4.11).
+const OUTCOME_COLOURS: [&str; 7] = [
+    "#1d7a46", "#1f5fbf", "#a14d00", "#5d6b7e", "#8a5a00", "#b3261e", "#6b3fa0",
+];
+/// The pools' lines on the utilisation chart.
+const POOL_COLOURS: [&str; 8] = [
+    "#1f5fbf", "#1d7a46", "#b3261e", "#8a5a00", "#6b3fa0", "#22577a", "#a14d00", "#4a5568",
+];
+
+const WIDTH: f64 = 720.0;
+const HEIGHT: f64 = 240.0;
+const LEFT: f64 = 44.0;
+const BOTTOM: f64 = 28.0;
+const TOP: f64 = 12.0;
+
+#[component]
+pub fn StatsPage() -> impl IntoView {
+    let query = use_query_map();
+    let field = move |name: &str| query.read().get(name).unwrap_or_default();
+    let stats = Resource::new(
+        move || (field("days"), field("from"), field("to"), field("pool")),
+        |(days, from, to, pool)| get_stats(days, from, to, pool),
+    );
+    view! {
+        <Title text="Statistics" />
+        <div class="page-head">
+            <div>
+                <h1>"Statistics"</h1>
+                <p class="lead">"How many loans there were, how long people waited for a machine, and how busy each pool was."</p>
+            </div>
+        </div>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || stats.get().map(|result| match result {
+                Ok(stats) => view! { <StatsView stats /> }.into_any(),
+                Err(error) => view! {
+                    <Filters filter=StatsFilter { days: field("days"), from: field("from"), to: field("to"), pool: field("pool") } pools=Vec::new() />
+                    <ErrorNotice error />
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Filters(filter: StatsFilter, pools: Vec<(String, String)>) -> impl IntoView {
+    let days = if filter.days.is_empty() && filter.from.is_empty() {
+        "30".to_owned()
+    } else {
+        filter.days.clone()
+    };
+    view! {
+        <form class="card filters" method="get" action="/stats" data-testid="stats-filter">
+            <label class="field"><span>"Period"</span>
+                <select name="days">
+                    {[("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("", "From–to dates")]
+                        .into_iter()
+                        .map(|(value, label)| view! { <option value=value selected=days == value>{label}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="field"><span>"From"</span><input type="date" name="from" value=filter.from.clone() /></label>
+            <label class="field"><span>"To"</span><input type="date" name="to" value=filter.to.clone() /></label>
+            <label class="field"><span>"Pool"</span>
+                <select name="pool">
+                    <option value="">"Every pool"</option>
+                    {pools.into_iter().map(|(slug, name)| {
+                        let selected = slug == filter.pool;
+                        view! { <option value=slug selected=selected>{name}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="button">"Show"</button>
+        </form>
+    }
+}
+
+#[component]
+fn StatsView(stats: Stats) -> impl IntoView {
+    let c = stats.counts;
+    let w = stats.waits;
+    let e = stats.endings;
+    let period = format!(
+        "{} to {} (UTC){}",
+        stats.from,
+        stats.to,
+        stats
+            .pools
+            .iter()
+            .find(|(slug, _)| *slug == stats.filter.pool)
+            .map(|(_, name)| format!(", pool {name}"))
+            .unwrap_or_else(|| ", every pool".to_owned())
+    );
+    let (loaned, available) = stats.pool_use.iter().fold((0.0, 0.0), |(l, a), p| {
+        (l + p.loaned_hours, a + p.available_hours)
+    });
+    let tiles = [
+        (
+            "loans-requested",
+            c.requested.to_string(),
+            "Loans requested".to_owned(),
+        ),
+        (
+            "approved",
+            format!("{} / {}", c.approved_automatically, c.approved_by_admin),
+            "Approved automatically / by an admin".to_owned(),
+        ),
+        (
+            "refused",
+            format!("{} / {} / {}", c.denied, c.cancelled, c.failed),
+            "Denied / cancelled / failed".to_owned(),
+        ),
+        (
+            "time-to-ready",
+            duration(w.total.median_secs),
+            format!(
+                "Median time to a ready machine (90 %: {})",
+                duration(w.total.p90_secs)
+            ),
+        ),
+        (
+            "out-of-pool",
+            duration(stats.out_of_pool.median_secs),
+            format!(
+                "Median time a loan keeps a machine out of the pool (90 %: {})",
+                duration(stats.out_of_pool.p90_secs)
+            ),
+        ),
+        (
+            "utilisation",
+            percent(loaned, available),
+            "Machine-hours loaned of those available".to_owned(),
+        ),
+    ];
+    let query = stats.filter.query();
+    let csv = move |table: StatsTable| format!("/stats/{}.csv?{query}", table.slug());
+    let table = |which| stats.table(which);
+    let (per_day, waits, uses, use_days) = (
+        table(StatsTable::PerDay),
+        table(StatsTable::Waits),
+        table(StatsTable::Utilisation),
+        table(StatsTable::UtilisationPerDay),
+    );
+    let admin_tables = (
+        table(StatsTable::Steps),
+        table(StatsTable::Broken),
+        table(StatsTable::Groups),
+    );
+    let admin = stats.admin.clone();
+    let (filter, pools) = (stats.filter.clone(), stats.pools.clone());
+    let (s1, s2, s3, s4) = (stats.clone(), stats.clone(), stats.clone(), stats);
+    view! {
+        <Filters filter pools />
+        <p class="hint" data-testid="period">{period}</p>
+        <div class="tiles stats-tiles">
+            {tiles.into_iter().map(|(id, number, label)| view! {
+                <div class="tile" data-testid=id><span class="tile-number">{number}</span><span>{label}</span></div>
+            }).collect_view()}
+        </div>
+        <section class="card stats-section">
+            <h2>"Waiting for a machine"</h2>
+            <WaitTable stats=s1 />
+            <p class="hint">{format!(
+                "How loans ended: {} returned by the borrower, {} reclaimed at expiry, {} taken back by an admin; {} loans were extended ({} extensions).",
+                e.returned, e.expired, e.forced, e.extended_loans, e.extensions
+            )}</p>
+        </section>
+        <Chart id="loans-per-day" title="Loans per day, by how they ended" table=per_day csv=csv(StatsTable::PerDay) open=false>
+            <PerDayChart stats=s2 />
+        </Chart>
+        <Chart id="wait-times" title="Time from request to a ready machine" table=waits csv=csv(StatsTable::Waits) open=true>
+            <WaitChart stats=s3 />
+        </Chart>
+        <Chart id="utilisation" title="Utilisation per pool" table=uses csv=csv(StatsTable::Utilisation) open=true>
+            <UtilisationChart stats=s4 />
+        </Chart>
+        <section class="card stats-section">
+            <h2>"Utilisation per pool and day"</h2>
+            <TableWithDownload table=use_days csv=csv(StatsTable::UtilisationPerDay) open=false />
+        </section>
+        {admin.map(|a| { let (steps, broken, groups) = admin_tables; view! {
+            <section class="card stats-section" data-testid="admin-stats">
+                <h2>"Failures and repairs"</h2>
+                <p class="hint">{format!(
+                    "{} machines broke in the period; {} are back. Time to repair: median {}, 90 % within {}.",
+                    a.broken.len(), a.repair.loans, duration(a.repair.median_secs), duration(a.repair.p90_secs)
+                )}</p>
+                <TableWithDownload table=steps csv=csv(StatsTable::Steps) open=true />
+                <TableWithDownload table=broken csv=csv(StatsTable::Broken) open=true />
+            </section>
+            <section class="card stats-section">
+                <h2>"Who borrows, and for what"</h2>
+                <BugTable bugs=a.bugs.clone() csv=csv(StatsTable::Bugs) />
+                <TableWithDownload table=groups csv=csv(StatsTable::Groups) open=true />
+            </section>
+        }})}
+    }
+}
+
+/// Requested → ready and its parts, as a table.
+#[component]
+fn WaitTable(stats: Stats) -> impl IntoView {
+    let w = stats.waits;
+    let row = |label: &'static str, s: Spread| {
+        view! {
+            <tr><th scope="row">{label}</th><td class="num">{s.loans}</td><td class="num">{duration(s.median_secs)}</td><td class="num">{duration(s.p90_secs)}</td></tr>
+        }
+    };
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="waits">
+                <caption class="visually-hidden">"Time to a ready machine and its parts"</caption>
+                <thead><tr><th scope="col">"From request to a ready machine"</th><th scope="col" class="num">"Loans"</th><th scope="col" class="num">"Median"</th><th scope="col" class="num">"90 % within"</th></tr></thead>
+                <tbody>
+                    {row("Whole wait", w.total)}
+                    {row("Waiting for approval", w.approval)}
+                    {row("Waiting in line for a machine", w.line)}
+                    {row("Provisioning", w.provisioning)}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// A chart with its numbers beside it (in a table, folded away when long) and its CSV.
+#[component]
+fn Chart(
+    id: &'static str,
+    title: &'static str,
+    table: Option<DataTable>,
+    csv: String,
+    open: bool,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <section class="card stats-section" data-chart=id>
+            <h2>{title}</h2>
+            <figure class="chart">{children()}</figure>
+            <TableWithDownload table csv open />
+        </section>
+    }
+}
+
+#[component]
+fn TableWithDownload(table: Option<DataTable>, csv: String, open: bool) -> impl IntoView {
+    let table = table?;
+    let rows = table.rows.len();
+    let body = view! {
+        <div class="table-wrap">
+            <table class="table stats-table" data-testid="data-table">
+                <caption>{table.caption.clone()}</caption>
+                <thead><tr>{table.header.iter().map(|h| view! { <th scope="col">{h.clone()}</th> }).collect_view()}</tr></thead>
+                <tbody>
+                    {table.rows.iter().map(|row| view! {
+                        <tr>{row.iter().map(|cell| view! { <td>{cell.clone()}</td> }).collect_view()}</tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    };
+    let numbers = if rows == 0 {
+        view! { <p class="muted">{format!("{}: nothing in this period.", table.caption)}</p> }
+            .into_any()
+    } else if open {
+        body.into_any()
+    } else {
+        view! {
+            <details class="stats-details">
+                <summary>{format!("{} — the numbers ({rows} rows)", table.caption)}</summary>
+                {body}
+            </details>
+        }
+        .into_any()
+    };
+    Some(view! {
+        {numbers}
+        <p class="stats-download"><a href=csv download data-testid="csv">{format!("Download “{}” as CSV", table.caption)}</a></p>
+    })
+}
+
+/// Loans per bug reference, each linked to the tracker when the site has one.
+#[component]
+fn BugTable(bugs: Vec<crate::types::Tally>, csv: String) -> impl IntoView {
+    if bugs.is_empty() {
+        return view! { <p class="muted">"No loan in this period named a bug."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table stats-table" data-testid="bugs">
+                <caption>"Loans per bug reference"</caption>
+                <thead><tr><th scope="col">"Bug"</th><th scope="col" class="num">"Loans"</th><th scope="col" class="num">"Machine-hours loaned"</th></tr></thead>
+                <tbody>
+                    {bugs.into_iter().map(|b| view! {
+                        <tr>
+                            <td>{crate::pages::loan::bug_link(Some(b.name.clone()), b.url.clone())}</td>
+                            <td class="num">{b.loans}</td>
+                            <td class="num">{format!("{:.1}", b.loaned_hours)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <p class="stats-download"><a href=csv download data-testid="csv">"Download “Loans per bug reference” as CSV"</a></p>
+    }
+    .into_any()
+}
+
+/// Loans per day as stacked bars, one colour per outcome.
+#[component]
+fn PerDayChart(stats: Stats) -> impl IntoView {
+    let days = stats.per_day;
+    let total: i64 = days.iter().flat_map(|d| d.counts).sum();
+    let most = days
+        .iter()
+        .map(|d| d.counts.iter().sum::<i64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let step = plot_w / days.len().max(1) as f64;
+    let y = move |n: f64| TOP + plot_h - plot_h * n / most as f64;
+    let bars = days
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            let mut below = 0;
+            let x = LEFT + step * i as f64 + step * 0.1;
+            d.counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| {
+                    let top = y((below + n) as f64);
+                    let height = y(below as f64) - top;
+                    below += n;
+                    view! {
+                        <rect x=fmt(x) y=fmt(top) width=fmt(step * 0.8) height=fmt(height) fill=OUTCOME_COLOURS[k]>
+                            <title>{format!("{}: {n} {}", d.day, OUTCOMES[k])}</title>
+                        </rect>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect_view();
+    let labels = [0, days.len() / 2, days.len().saturating_sub(1)]
+        .into_iter()
+        .filter_map(|i| days.get(i).map(|d| (i, d.day)))
+        .map(|(i, day)| {
+            view! { <text x=fmt(LEFT + step * (i as f64 + 0.5)) y=fmt(HEIGHT - 8.0) text-anchor="middle" class="axis">{day.format("%b %d").to_string()}</text> }
+        })
+        .collect_view();
+    view! {
+        <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby="loans-per-day-title loans-per-day-desc" class="chart-svg">
+            <title id="loans-per-day-title">"Loans per day, by how they ended"</title>
+            <desc id="loans-per-day-desc">{format!("{total} loans over {} days; the busiest day had {most}. The table below has each day's numbers.", days.len())}</desc>
+            <YAxis most=most as f64 unit="" />
+            {bars}
+            {labels}
+        </svg>
+        <Legend items=OUTCOMES.iter().zip(OUTCOME_COLOURS).map(|(o, c)| ((*o).to_owned(), c)).collect() />
+    }
+}
+
+/// The wait-time distribution as bars.
+#[component]
+fn WaitChart(stats: Stats) -> impl IntoView {
+    let buckets = stats.wait_buckets;
+    let most = buckets.iter().map(|b| b.loans).max().unwrap_or(0).max(1);
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let step = plot_w / buckets.len().max(1) as f64;
+    let bars = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let height = plot_h * b.loans as f64 / most as f64;
+            let x = LEFT + step * i as f64;
+            view! {
+                <rect x=fmt(x + step * 0.15) y=fmt(TOP + plot_h - height) width=fmt(step * 0.7) height=fmt(height) fill="#1f5fbf">
+                    <title>{format!("{}: {} loans", b.label, b.loans)}</title>
+                </rect>
+                <text x=fmt(x + step / 2.0) y=fmt(HEIGHT - 8.0) text-anchor="middle" class="axis">{b.label.clone()}</text>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby="wait-times-title wait-times-desc" class="chart-svg">
+            <title id="wait-times-title">"Time from request to a ready machine"</title>
+            <desc id="wait-times-desc">{buckets.iter().map(|b| format!("{}: {}", b.label, b.loans)).collect::<Vec<_>>().join("; ")}</desc>
+            <YAxis most=most as f64 unit="" />
+            {bars}
+        </svg>
+    }
+}
+
+/// Each pool's share of machine-hours loaned, day by day, as lines.
+#[component]
+fn UtilisationChart(stats: Stats) -> impl IntoView {
+    let days: Vec<_> = stats.per_day.iter().map(|d| d.day).collect();
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let step = plot_w / days.len().saturating_sub(1).max(1) as f64;
+    let pools: Vec<_> = stats
+        .pool_use
+        .iter()
+        .filter(|p| p.machines > 0)
+        .take(POOL_COLOURS.len())
+        .collect();
+    let lines = pools
+        .iter()
+        .enumerate()
+        .map(|(k, pool)| {
+            let points = days
+                .iter()
+                .enumerate()
+                .filter_map(|(i, day)| {
+                    let d = stats
+                        .pool_days
+                        .iter()
+                        .find(|d| d.slug == pool.slug && d.day == *day)?;
+                    let share = if d.available_hours > 0.0 {
+                        (d.loaned_hours / d.available_hours).min(1.0)
+                    } else {
+                        0.0
+                    };
+                    Some(format!(
+                        "{},{}",
+                        fmt(LEFT + step * i as f64),
+                        fmt(TOP + plot_h - plot_h * share)
+                    ))
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            view! {
+                <polyline points=points fill="none" stroke=POOL_COLOURS[k] stroke-width="2">
+                    <title>{format!("{}: {} of machine-hours loaned over the period", pool.name, percent(pool.loaned_hours, pool.available_hours))}</title>
+                </polyline>
+            }
+        })
+        .collect_view();
+    let summary = pools
+        .iter()
+        .map(|p| format!("{} {}", p.name, percent(p.loaned_hours, p.available_hours)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    view! {
+        <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby="utilisation-title utilisation-desc" class="chart-svg">
+            <title id="utilisation-title">"Utilisation per pool over time"</title>
+            <desc id="utilisation-desc">{format!("Share of each pool's machine-hours loaned, per day. Over the period: {summary}.")}</desc>
+            <YAxis most=100.0 unit="%" />
+            {lines}
+        </svg>
+        <Legend items=pools.iter().enumerate().map(|(k, p)| (p.name.clone(), POOL_COLOURS[k])).collect() />
+    }
+}
+
+/// The vertical axis: zero, half and the top, with grid lines.
+#[component]
+fn YAxis(most: f64, unit: &'static str) -> impl IntoView {
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    [0.0, 0.5, 1.0]
+        .into_iter()
+        .map(|f| {
+            let y = TOP + plot_h - plot_h * f;
+            let value = most * f;
+            let label = if value.fract() == 0.0 {
+                format!("{value:.0}{unit}")
+            } else {
+                format!("{value:.1}{unit}")
+            };
+            view! {
+                <line x1=fmt(LEFT) x2=fmt(WIDTH - 8.0) y1=fmt(y) y2=fmt(y) class="grid" />
+                <text x=fmt(LEFT - 6.0) y=fmt(y + 4.0) text-anchor="end" class="axis">{label}</text>
+            }
+        })
+        .collect_view()
+}
+
+#[component]
+fn Legend(items: Vec<(String, &'static str)>) -> impl IntoView {
+    view! {
+        <ul class="legend" aria-hidden="true">
+            {items.into_iter().map(|(label, colour)| view! {
+                <li><svg class="swatch" viewBox="0 0 12 12" width="12" height="12"><rect width="12" height="12" rx="2" fill=colour /></svg>{label}</li>
+            }).collect_view()}
+        </ul>
+    }
+}
+
+fn fmt(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+fn percent(part: f64, whole: f64) -> String {
+    if whole > 0.0 {
+        format!("{:.0} %", 100.0 * part / whole)
+    } else {
+        "—".to_owned()
+    }
+}
+
+/// "4 min", "2.5 h", "3.1 days"; "—" when nothing was measured.
+fn duration(secs: Option<f64>) -> String {
+    match secs {
+        None => "—".to_owned(),
+        Some(s) if s < 90.0 => format!("{s:.0} s"),
+        Some(s) if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),
+        Some(s) if s < 48.0 * 3600.0 => format!("{:.1} h", s / 3600.0),
+        Some(s) => format!("{:.1} days", s / 86400.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_in_the_unit_that_suits_them() {
+        assert_eq!(duration(None), "—");
+        assert_eq!(duration(Some(42.0)), "42 s");
+        assert_eq!(duration(Some(600.0)), "10 min");
+        assert_eq!(duration(Some(9000.0)), "2.5 h");
+        assert_eq!(duration(Some(3.0 * 86400.0)), "3.0 days");
+    }
+}

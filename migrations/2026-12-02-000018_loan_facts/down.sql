@@ -1,0 +1,6 @@
+DROP INDEX audit_log_machine_state_idx;
+DROP INDEX audit_log_machine_broken_idx;
+DROP TRIGGER loan_events_facts ON loan_events;
+DROP FUNCTION loaner_loan_facts();
+DROP TABLE loan_step_runs;
+DROP TABLE loan_facts;
