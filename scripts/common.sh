@@ -59,6 +59,32 @@ apt_install() {
   fi
 }
 
+# promtool, Prometheus's own checker, for the /metrics test: Debian ships it in the
+# `prometheus` package, which is unpacked into target/tools rather than installed (installing it
+# would set up and start a Prometheus server). Sets PROMTOOL.
+ensure_promtool() {
+  if command -v promtool >/dev/null 2>&1; then
+    export PROMTOOL=promtool
+    return 0
+  fi
+  local tools=$ROOT/target/tools
+  if [ ! -x "$tools/prometheus/usr/bin/promtool" ]; then
+    step "Fetching promtool (Debian's prometheus package, unpacked into target/tools)"
+    mkdir -p "$tools/prometheus"
+    (
+      cd "$tools"
+      rm -f prometheus_*.deb
+      if ! apt-get download prometheus >/dev/null 2>&1; then
+        [ "$(id -u)" -eq 0 ] && apt-get update -qq
+        apt-get download prometheus >/dev/null
+      fi
+      dpkg-deb -x prometheus_*.deb prometheus
+      rm -f prometheus_*.deb
+    )
+  fi
+  export PROMTOOL=$tools/prometheus/usr/bin/promtool
+}
+
 # Builds the browser bundle into target/site: $1 is "release" (small, optimised) or "debug".
 # The files go to target/site/pkg/<hash>/ (named by their content, so browsers may keep them
 # for a year) with brotli and gzip copies made once here; target/site/pkg/current names the

@@ -17,3 +17,4 @@ pub mod mail;
 pub mod private_pg;
 pub mod runtime;
 pub mod simulate;
+pub mod telemetry;

@@ -142,6 +142,8 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
         body_limit_bytes: config.limits.body_kib * 1024,
         api_token_max_days: config.api_token_max_days,
         bug_url_template: config.bug_url_template.clone(),
+        metrics_on_site: config.metrics.enabled(dev_mode) && config.metrics.bind.is_none(),
+        metrics_token: config.metrics.token.as_ref().map(|t| t.0.clone()),
     })
 }
 
@@ -257,6 +259,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             let _ = closing.wait_for(|s| *s).await;
             live.close();
         });
+        if let (true, Some(bind)) = (config.metrics.enabled(dev_mode), config.metrics.bind) {
+            crate::telemetry::install();
+            let metrics = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} for metrics.bind"))?;
+            let app = axum::Router::new()
+                .route("/metrics", axum::routing::get(crate::telemetry::scrape))
+                .with_state(state.clone());
+            tracing::info!(%bind, "metrics are served at /metrics on their own address");
+            tokio::spawn(serve_http(metrics, app, shutdown.clone()));
+        }
         let app = crate::http::router_with(state, sign_in);
         serve_http(listener, app, shutdown.clone()).await?;
         if let Some(worker) = worker {

@@ -146,6 +146,10 @@ pub struct SiteSettings {
     /// The bug tracker's address for a bug reference, `{}` standing for it (Bugzilla:
     /// `https://bugzilla.example.com/show_bug.cgi?id={}`).
     pub bug_url_template: Option<String>,
+    /// `/metrics` is served on the site's address (not on a separate one, and not off).
+    pub metrics_on_site: bool,
+    /// The bearer token a scraper of `/metrics` must send, when one is configured.
+    pub metrics_token: Option<String>,
 }
 
 impl SiteSettings {

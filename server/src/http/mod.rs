@@ -38,6 +38,10 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
     let options = state.leptos_options.clone();
     let fallback_state = state.clone();
     let mut router = Router::new();
+    if state.site.metrics_on_site {
+        crate::telemetry::install();
+        router = router.route("/metrics", get(crate::telemetry::scrape));
+    }
     if state.site.test_clock && state.site.dev_login_allowed() {
         tracing::warn!("the test clock is on: POST /_test/clock moves this server's time");
         router = router.route("/_test/clock", post(move_clock));
@@ -59,6 +63,8 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
             app::server::context::provide_request_context,
             move || shell(options.clone()),
         )
+        // Every route above tags its response with its pattern, for the request counts.
+        .route_layer(middleware::from_fn(crate::telemetry::tag_route))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -89,6 +95,7 @@ pub fn router_with(state: AppState, sign_in: SignIn) -> Router {
                 .quality(CompressionLevel::Fastest),
         )
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(crate::telemetry::count_requests))
         .layer(Extension(sign_in))
         .with_state(state)
 }

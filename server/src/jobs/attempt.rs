@@ -32,6 +32,10 @@ impl Worker {
     }
 
     async fn run_claimed(&self, row: JobRow, job: Job) {
+        if row.lane == app::types::Lane::Timers {
+            crate::telemetry::timer_started(row.kind, row.run_at, self.deps.clock.now());
+        }
+        let kind = row.kind;
         let ctx = self.context(row);
         let heartbeat =
             Heartbeat::start(self.deps.clone(), ctx.row.id, self.id.clone(), self.lease());
@@ -49,6 +53,13 @@ impl Worker {
             });
         drop(heartbeat);
         let duration_ms = started.elapsed().as_millis() as u64;
+        let outcome = match &result {
+            Ok(()) => "done",
+            Err(JobError::LeaseLost) => "lease_lost",
+            Err(JobError::Defer(_)) => "deferred",
+            Err(_) => "failed",
+        };
+        crate::telemetry::job_ran(kind, outcome, started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
                 self.clear(&ctx).await;

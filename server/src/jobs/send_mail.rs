@@ -31,14 +31,15 @@ pub async fn run(ctx: &JobContext, job: MailJob) -> Result<(), JobError> {
     };
     let unsent = email.as_ref().filter(|e| e.sent_at.is_none());
     if let Some(email) = unsent {
-        deps.mailer
-            .send(email)
-            .await
-            .map_err(|message| JobError::Failed {
+        deps.mailer.send(email).await.map_err(|message| {
+            crate::telemetry::email_failed();
+            JobError::Failed {
                 message,
                 output: None,
                 permanent: false,
-            })?;
+            }
+        })?;
+        crate::telemetry::email_sent();
     }
     let now = deps.clock.now();
     conn.transaction(async |c| {

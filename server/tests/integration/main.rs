@@ -27,6 +27,7 @@ mod links;
 mod live;
 mod loans;
 mod mail;
+mod metrics;
 mod oidc_provider;
 mod oversight;
 mod paging;

@@ -256,6 +256,8 @@ impl World {
             body_limit_bytes: 64 * 1024,
             api_token_max_days: 365,
             bug_url_template: Some("https://bugs.example.com/show_bug.cgi?id={}".into()),
+            metrics_on_site: false,
+            metrics_token: None,
         })
     }
 
