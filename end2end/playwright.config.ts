@@ -108,6 +108,8 @@ export default defineConfig({
       // Mail goes over SMTP to the sink above; the tests move the server's clock.
       ...mailEnv,
       LOANER_TEST_CLOCK: 'true',
+      // Bug references link to a tracker (the statistics page and the loan page show the links).
+      LOANER_BUG_URL_TEMPLATE: 'https://bugzilla.example.com/show_bug.cgi?id={}',
       LOANER_JOBS__POLL_SECS: '1',
       // Every test signs its people in from this one address; the sign-in limit itself is
       // tested over HTTP (server/tests/integration/security.rs).

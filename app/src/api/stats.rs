@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::types::{Stats, StatsFilter};
+use crate::types::Stats;
 
 /// The figures for a period and pool: the summary for everyone signed in, with the failures,
 /// broken machines, bugs and groups for admins.
@@ -15,6 +15,7 @@ pub async fn get_stats(
     pool: String,
 ) -> Result<Stats, AppError> {
     use crate::server::{context, stats};
+    use crate::types::StatsFilter;
     let (state, user) = context::require_user().await?;
     let filter = StatsFilter {
         days,

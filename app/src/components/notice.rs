@@ -28,6 +28,18 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
             </div>
         }
         .into_any(),
+        AppError::Validation(errors) => view! {
+            <div class="notice notice-bad" role="alert">
+                <h2>"Something is not right"</h2>
+                <ul>
+                    {errors.into_iter().map(|e| {
+                        let field = e.field.clone();
+                        view! { <li data-field=field><strong>{e.field}</strong>": "{e.message}</li> }
+                    }).collect_view()}
+                </ul>
+            </div>
+        }
+        .into_any(),
         other => view! {
             <div class="notice notice-bad">
                 <h2>"Something is not right"</h2>

@@ -156,6 +156,13 @@ const MATRIX: &[Entry] = &[
     function("/api/create_api_token", "name=ci&scope_loans_read=on", SIGNED_IN),
     function("/api/revoke_api_token", "id={token}", [401, 200, 404, 200]),
     page("/account/tokens", "/account/tokens", SIGNED_IN),
+    // Statistics: the summary for everyone signed in (the admins' tables: statistics.rs).
+    function("/api/stats", "days=30&from=&to=&pool=", SIGNED_IN),
+    page("/stats", "/stats", SIGNED_IN),
+    route("GET /stats/{file}", "/stats/loans-per-day.csv", SIGNED_IN),
+    // In development mode (loopback only, where anyone may sign in as an admin) metrics need no
+    // token; outside it they are off, or need a token or their own address (metrics.rs).
+    route("GET /metrics", "/metrics", ANYONE),
     // Plain routes.
     route("GET /admin/audit.csv", "/admin/audit.csv", ADMIN),
     route("GET /healthz", "/healthz", ANYONE),

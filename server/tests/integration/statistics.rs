@@ -365,3 +365,75 @@ async fn a_failing_clean_up_step_and_the_machine_it_broke_are_counted_with_its_r
         admin.repair
     );
 }
+
+#[tokio::test]
+async fn over_http_the_admins_tables_are_for_admins_and_a_bad_filter_names_its_field() {
+    let w = World::new().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let site = w.web(true, "127.0.0.1:3000");
+    let dev = site.sign_in("Dana", "developer").await;
+    let admin = site.sign_in("Rex", "admin").await;
+    let csv = |path: &str, cookie: Option<&str>| {
+        let site = site.clone();
+        let path = path.to_owned();
+        let cookie = cookie.map(str::to_owned);
+        async move {
+            let mut request = site
+                .request(axum::http::Method::GET, &path)
+                .header("accept", "text/csv");
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            site.send(request.body(axum::body::Body::empty()).unwrap())
+                .await
+        }
+    };
+    use axum::http::StatusCode;
+    assert_eq!(
+        csv("/stats/step-failures.csv", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refused = csv("/stats/step-failures.csv", Some(&dev)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let ok = csv("/stats/step-failures.csv", Some(&admin)).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body, "Phase,Step,Runs,Failed,Failure %\n");
+    assert!(ok
+        .header("content-disposition")
+        .is_some_and(|d| d.contains("loaner-step-failures.csv")));
+    let summary = csv("/stats/wait-times.csv?days=7&pool=build", Some(&dev)).await;
+    assert_eq!(summary.status, StatusCode::OK);
+    assert!(summary.body.starts_with("Wait,Loans\nunder 5 min,0\n"));
+    assert_eq!(
+        csv("/stats/passwd", Some(&admin)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    for (query, field) in [
+        ("days=12", "days"),
+        ("from=2026-13-01", "from"),
+        ("from=2020-01-01&to=2026-01-01", "from"),
+        ("from=2026-02-01&to=2026-01-01", "to"),
+        ("pool=nope", "pool"),
+    ] {
+        let reply = csv(&format!("/stats/wait-times.csv?{query}"), Some(&admin)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(
+            reply.body.contains(&format!("\"field\":\"{field}\"")),
+            "{query}: {}",
+            reply.body
+        );
+        let mut form: Vec<String> = ["days", "from", "to", "pool"]
+            .iter()
+            .filter(|key| !query.contains(&format!("{key}=")))
+            .map(|key| format!("{key}="))
+            .collect();
+        form.push(query.to_owned());
+        let call = site.call("/api/stats", Some(&admin), &form.join("&")).await;
+        assert_eq!(
+            call.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {}",
+            call.body
+        );
+    }
+}
