@@ -8,14 +8,14 @@ use crate::common::*;
 async fn every_migration_reverts_and_applies_again() {
     let w = World::new().await;
     let tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'";
-    assert_eq!(w.count(tables).await, 15);
+    assert_eq!(w.count(tables).await, 17);
 
     let reverted = server::database::revert_all(&w.db.url).await.unwrap();
     assert_eq!(w.count(tables).await, 0);
     let applied = server::database::migrate(&w.db.url).await.unwrap();
 
     assert_eq!(reverted, applied);
-    assert_eq!(w.count(tables).await, 15);
+    assert_eq!(w.count(tables).await, 17);
 }
 
 #[tokio::test]
