@@ -11,9 +11,25 @@ test.beforeEach(({ page }) => waitForHydration(page));
 const root = path.join(__dirname, '..', '..');
 const binary = process.env.LOANER_BIN ?? path.join(root, 'target/debug/loaner');
 
-/** Parses the CSV Loaner writes (no field here holds a comma, a quote or a line break). */
+/** Parses CSV as RFC 4180 writes it: fields in double quotes may hold commas, quotes ("") and line breaks. */
 function parseCsv(text: string): string[][] {
-  return text.trimEnd().split('\n').map((line) => line.split(','));
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; }
+    else field += c;
+  }
+  if (field !== '' || row.length > 0) { row.push(field); rows.push(row); }
+  return rows;
 }
 
 /** The table of a chart or section: header and rows, as the page shows them. */
@@ -76,7 +92,7 @@ test('after a simulated week the statistics page charts it, and each CSV is its 
   await expect(bug).toHaveAttribute('href', /^https:\/\/bugzilla\.example\.com\/show_bug\.cgi\?id=\d+$/);
 
   // One pool: the filter is kept and the figures shrink.
-  await page.getByLabel('Pool').selectOption('debian12-build');
+  await page.locator('form[data-testid=stats-filter] select[name=pool]').selectOption('debian12-build');
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(page).toHaveURL(/pool=debian12-build/);
   await expect(page.getByTestId('period')).toContainText('pool');

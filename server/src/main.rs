@@ -103,7 +103,7 @@ enum DemoCommand {
         #[arg(long, default_value_t = 7)]
         days: i64,
         /// Requests per working day (weekends see a fifth).
-        #[arg(long, default_value_t = 40)]
+        #[arg(long, default_value_t = 20)]
         loans_per_day: u32,
         /// The same seed writes the same history.
         #[arg(long, default_value_t = 1)]

@@ -417,7 +417,7 @@ fn play(
     let requested = story.loan.requested_at;
     story.loan.pool_id = pool.pool.id.0;
     story.loan.reason = (*rng.pick(&REASONS)).to_owned();
-    story.loan.duration_hours = *rng.pick(&[2, 4, 8, 8, 24, 24, 48, 72]);
+    story.loan.duration_hours = *rng.pick(&[2, 4, 4, 8, 8, 8, 24, 48]);
     if rng.chance(0.4) {
         story.loan.bug_ref = Some(format!("{}", 2_100_000 + rng.between(0, 24)));
     }
@@ -536,15 +536,21 @@ fn play(
             );
             expires
         } else {
-            let used = (expires - ready).num_seconds() as f64 * (0.1 + 0.85 * rng.unit());
+            let used = (expires - ready).num_seconds() as f64 * (0.1 + 0.8 * rng.unit());
             let at = ready + Duration::seconds(used as i64);
             story.loan.state = "returned".into();
             story.event(at, "return_requested", "Returned the machine");
             at
         }
     };
-    story.event(use_ended, "reclaim_started", "Cleaning up the machine");
-    let (clean, broke) = story.steps(rng, Phase::Reclaim, &pool.reclaim.clone(), use_ended, 0.4);
+    if story.loan.state == "reclaimed" {
+        story.event(
+            use_ended,
+            "reclaim_started",
+            "The loan ran out: cleaning up the machine",
+        );
+    }
+    let (clean, broke) = story.steps(rng, Phase::Reclaim, &pool.reclaim.clone(), use_ended, 0.25);
     story.loan.ended_at = Some(clean);
     let back = if broke {
         story.event(

@@ -226,8 +226,8 @@ fn WaitTable(stats: Stats) -> impl IntoView {
                 <thead><tr><th scope="col">"From request to a ready machine"</th><th scope="col" class="num">"Loans"</th><th scope="col" class="num">"Median"</th><th scope="col" class="num">"90 % within"</th></tr></thead>
                 <tbody>
                     {row("Whole wait", w.total)}
-                    {row("Waiting for approval", w.approval)}
-                    {row("Waiting in line for a machine", w.line)}
+                    {row("Waiting for an admin's approval (requests an admin approved)", w.approval)}
+                    {row("Waiting in line (requests that found no free machine)", w.line)}
                     {row("Provisioning", w.provisioning)}
                 </tbody>
             </table>

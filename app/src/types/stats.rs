@@ -68,7 +68,8 @@ pub struct Endings {
     pub extensions: i64,
 }
 
-/// Requested → ready, and its three parts.
+/// Requested → ready, and its three parts: the approval over the loans an admin approved, the
+/// line over those that waited in it, provisioning over all.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Waits {
     pub total: Spread,

@@ -190,8 +190,9 @@ async fn every_figure_matches_a_history_made_to_be_known() {
     );
     // Ready after 10 (A), 35 (B), 15 (C) and 35 (D) minutes.
     spread(s.waits.total, 4, 25.0, 35.0);
-    spread(s.waits.approval, 4, 0.0, 21.0);
-    spread(s.waits.line, 4, 0.0, 24.5);
+    // Only B waited for an admin, only D in line.
+    spread(s.waits.approval, 1, 30.0, 30.0);
+    spread(s.waits.line, 1, 35.0, 35.0);
     spread(s.waits.provisioning, 4, 7.5, 13.5);
     let buckets: Vec<i64> = s.wait_buckets.iter().map(|b| b.loans).collect();
     assert_eq!(buckets, [0, 1, 1, 2, 0, 0, 0]);

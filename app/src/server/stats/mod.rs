@@ -4,8 +4,9 @@
 //!
 //! Definitions (the README's statistics section says the same):
 //! - the period is whole UTC days; a loan belongs to the day it was requested;
-//! - time to a ready machine is requested → ready, split into approval (requested → approved),
-//!   the line (approved → machine assigned) and provisioning (assigned → ready);
+//! - time to a ready machine is requested → ready, split into approval (requested → approved,
+//!   over the loans an admin approved), the line (approved → machine assigned, over the loans
+//!   that waited in it) and provisioning (assigned → ready, over all);
 //! - a machine is out of the pool from its assignment to the end of its clean-up (or until it
 //!   broke, or the loan ended); utilisation is those hours over the hours the pool's machines
 //!   (not retired) existed in the period, up to now.

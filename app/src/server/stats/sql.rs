@@ -68,8 +68,10 @@ pub(super) const SUMMARY: &str = concat!(
 
 pub(super) const WAITS: &str = concat!(
     "WITH w AS (SELECT EXTRACT(EPOCH FROM l.ready_at - l.requested_at)::FLOAT8 AS total,
-                  EXTRACT(EPOCH FROM l.approved_at - l.requested_at)::FLOAT8 AS approval,
-                  EXTRACT(EPOCH FROM f.assigned_at - l.approved_at)::FLOAT8 AS line,
+                  CASE WHEN l.approved_by IS NOT NULL
+                       THEN EXTRACT(EPOCH FROM l.approved_at - l.requested_at)::FLOAT8 END AS approval,
+                  CASE WHEN f.assigned_at > l.approved_at
+                       THEN EXTRACT(EPOCH FROM f.assigned_at - l.approved_at)::FLOAT8 END AS line,
                   EXTRACT(EPOCH FROM l.ready_at - f.assigned_at)::FLOAT8 AS provisioning",
     period_loans!(),
     " AND l.ready_at IS NOT NULL)
