@@ -37,6 +37,10 @@ BEGIN
         ON CONFLICT (loan_id, phase, name) DO UPDATE
             SET succeeded = r.succeeded + EXCLUDED.succeeded, failed = r.failed + EXCLUDED.failed;
     ELSE
+        -- The clean-up of the machine a moved loan left: not the loan's own machine coming back.
+        IF NEW.details ? 'moved_away' THEN
+            RETURN NULL;
+        END IF;
         INSERT INTO loan_facts AS f (loan_id, assigned_at, back_at, broken_at, ended_how)
         VALUES (NEW.loan_id,
                 CASE WHEN NEW.kind = 'machine_assigned' THEN NEW.at END,
@@ -48,7 +52,9 @@ BEGIN
             SET assigned_at = COALESCE(f.assigned_at, EXCLUDED.assigned_at),
                 back_at = COALESCE(EXCLUDED.back_at, f.back_at),
                 broken_at = COALESCE(f.broken_at, EXCLUDED.broken_at),
-                ended_how = COALESCE(EXCLUDED.ended_how, f.ended_how);
+                -- Restored after it expired: in use again, not ended.
+                ended_how = CASE WHEN NEW.kind = 'restored' THEN NULL
+                                 ELSE COALESCE(EXCLUDED.ended_how, f.ended_how) END;
     END IF;
     RETURN NULL;
 END
@@ -56,7 +62,8 @@ $$;
 
 CREATE TRIGGER loan_events_facts AFTER INSERT ON loan_events FOR EACH ROW
     WHEN (NEW.kind IN ('machine_assigned', 'cleanup_finished', 'machine_broken', 'return_requested',
-                       'expired', 'reclaim_started', 'forced_return', 'step_succeeded', 'step_failed'))
+                       'expired', 'reclaim_started', 'forced_return', 'restored', 'step_succeeded',
+                       'step_failed'))
     EXECUTE FUNCTION loaner_loan_facts();
 
 -- The history so far.
@@ -67,9 +74,13 @@ SELECT loan_id,
        min(at) FILTER (WHERE kind = 'machine_broken'),
        (array_agg(CASE kind WHEN 'return_requested' THEN 'returned' WHEN 'expired' THEN 'expired' WHEN 'reclaim_started' THEN 'expired'
                             WHEN 'forced_return' THEN 'forced' END ORDER BY id DESC)
-            FILTER (WHERE kind IN ('return_requested', 'expired', 'reclaim_started', 'forced_return')))[1]
+            FILTER (WHERE kind IN ('return_requested', 'expired', 'reclaim_started', 'forced_return', 'restored')))[1]
 FROM loan_events
-WHERE kind IN ('machine_assigned', 'cleanup_finished', 'machine_broken', 'return_requested', 'expired', 'reclaim_started', 'forced_return')
+WHERE kind IN ('machine_assigned', 'cleanup_finished', 'machine_broken', 'return_requested', 'expired',
+               'reclaim_started', 'forced_return', 'restored')
+  -- Before this migration the moved-away clean-up said so only in its message.
+  AND NOT (kind = 'cleanup_finished' AND message LIKE 'The machine the loan moved away from%')
+  AND NOT (details ? 'moved_away')
 GROUP BY loan_id;
 
 INSERT INTO loan_step_runs (loan_id, phase, name, succeeded, failed)
@@ -78,6 +89,11 @@ SELECT loan_id, COALESCE(details ->> 'phase', ''), COALESCE(details ->> 'name', 
 FROM loan_events
 WHERE kind IN ('step_succeeded', 'step_failed')
 GROUP BY 1, 2, 3;
+
+-- The machines out of the pool in a period: those back (or broken) after its start, and those
+-- not back at all (out now, or never cleaned up).
+CREATE INDEX loan_facts_back_idx ON loan_facts ((COALESCE(back_at, broken_at)));
+CREATE INDEX loan_facts_out_idx ON loan_facts (assigned_at) WHERE back_at IS NULL AND broken_at IS NULL;
 
 -- Machines that broke, for the time to repair: the audit rows that put a machine in `broken`.
 CREATE INDEX audit_log_machine_broken_idx ON audit_log (at)

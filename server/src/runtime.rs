@@ -143,7 +143,10 @@ pub fn site_settings(config: &Config, bound: SocketAddr) -> anyhow::Result<SiteS
         api_token_max_days: config.api_token_max_days,
         bug_url_template: config.bug_url_template.clone(),
         metrics_on_site: config.metrics.enabled(dev_mode) && config.metrics.bind.is_none(),
-        metrics_token: config.metrics.token.as_ref().map(|t| t.0.clone()),
+        metrics_token_sha256: config.metrics.token.as_ref().map(|t| {
+            use sha2::Digest;
+            sha2::Sha256::digest(t.0.as_bytes()).into()
+        }),
     })
 }
 

@@ -144,6 +144,10 @@ pub async fn run(
         (1..=100_000).contains(&plan.loans_per_day),
         "--loans-per-day must be 1–100000"
     );
+    anyhow::ensure!(
+        plan.days * i64::from(plan.loans_per_day) <= 2_000_000,
+        "--days × --loans-per-day must stay within 2,000,000 requests"
+    );
     let start = now - Duration::days(plan.days);
     let people = people(conn).await?;
     let mut pools = pool_plans(conn, start).await?;
@@ -218,18 +222,23 @@ pub async fn run(
     Ok(written)
 }
 
-/// The simulated people: an admin (first) and a dozen developers in teams.
+/// The simulated people, in teams: the first stands for the admin who approves (without an
+/// admin's rights), the others borrow.
 async fn people(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<i64>> {
     let mut ids = Vec::new();
     for (n, first) in FIRST.iter().enumerate() {
-        let role = if n == 0 { "admin" } else { "developer" };
+        // The first approves requests as an admin would; none gets an admin's rights.
+        let role = "developer";
         let groups = vec![TEAMS[n % TEAMS.len()].to_owned()];
         let id: IdRow = diesel::sql_query(
             "INSERT INTO users (email, name, role, groups) VALUES ($1, $2, $3, $4)
              ON CONFLICT (lower(email)) DO UPDATE SET name = EXCLUDED.name RETURNING id",
         )
         .bind::<Text, _>(format!("{}@sim.loaner.test", first.to_lowercase()))
-        .bind::<Text, _>(format!("{first} (simulated)"))
+        .bind::<Text, _>(match n {
+            0 => format!("{first} (simulated admin)"),
+            _ => format!("{first} (simulated)"),
+        })
         .bind::<Text, _>(role)
         .bind::<diesel::sql_types::Array<Text>, _>(groups)
         .get_result(conn)
@@ -615,7 +624,12 @@ async fn write(
     for b in broken {
         for (at, before, after, actor) in [
             (b.broken_at, "reclaiming", "broken", "scheduler"),
-            (b.repaired_at, "broken", "available", "Ada (simulated)"),
+            (
+                b.repaired_at,
+                "broken",
+                "available",
+                "Ada (simulated admin)",
+            ),
         ] {
             diesel::sql_query(
                 "INSERT INTO audit_log (at, actor, kind, target_type, target_id, target, before, after)

@@ -165,6 +165,9 @@ fn StatsView(stats: Stats) -> impl IntoView {
     view! {
         <Filters filter pools />
         <p class="hint" data-testid="period">{period}</p>
+        {(c.requested == 0).then(|| view! {
+            <div class="notice notice-info" data-testid="no-loans"><p>"No loan was requested in this period. Choose a longer period or another pool."</p></div>
+        })}
         <div class="tiles stats-tiles">
             {tiles.into_iter().map(|(id, number, label)| view! {
                 <div class="tile" data-testid=id><span class="tile-number">{number}</span><span>{label}</span></div>
@@ -189,7 +192,8 @@ fn StatsView(stats: Stats) -> impl IntoView {
         </Chart>
         <section class="card stats-section">
             <h2>"Utilisation per pool and day"</h2>
-            <TableWithDownload table=use_days csv=csv(StatsTable::UtilisationPerDay) open=false />
+            <p class="hint">{format!("The chart above, as numbers: {} rows (a pool and a day each), in the download.", use_days.map_or(0, |t| t.rows.len()))}</p>
+            <p class="stats-download"><a href=csv(StatsTable::UtilisationPerDay) download data-testid="csv">"Download “Machine-hours out of the pool per pool and day” as CSV"</a></p>
         </section>
         {admin.map(|a| { let (steps, broken, groups) = admin_tables; view! {
             <section class="card stats-section" data-testid="admin-stats">
@@ -265,7 +269,10 @@ fn TableWithDownload(table: Option<DataTable>, csv: String, open: bool) -> impl 
                 <thead><tr>{table.header.iter().map(|h| view! { <th scope="col">{h.clone()}</th> }).collect_view()}</tr></thead>
                 <tbody>
                     {table.rows.iter().map(|row| view! {
-                        <tr>{row.iter().map(|cell| view! { <td>{cell.clone()}</td> }).collect_view()}</tr>
+                        <tr>{row.iter().map(|cell| {
+                            let number = !cell.is_empty() && cell.parse::<f64>().is_ok();
+                            view! { <td class:num=number>{cell.clone()}</td> }
+                        }).collect_view()}</tr>
                     }).collect_view()}
                 </tbody>
             </table>
@@ -411,6 +418,14 @@ fn WaitChart(stats: Stats) -> impl IntoView {
 #[component]
 fn UtilisationChart(stats: Stats) -> impl IntoView {
     let days: Vec<_> = stats.per_day.iter().map(|d| d.day).collect();
+    let by_pool_and_day: std::collections::HashMap<
+        (&str, chrono::NaiveDate),
+        &crate::types::PoolDay,
+    > = stats
+        .pool_days
+        .iter()
+        .map(|d| ((d.slug.as_str(), d.day), d))
+        .collect();
     let plot_w = WIDTH - LEFT - 8.0;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let step = plot_w / days.len().saturating_sub(1).max(1) as f64;
@@ -428,10 +443,7 @@ fn UtilisationChart(stats: Stats) -> impl IntoView {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, day)| {
-                    let d = stats
-                        .pool_days
-                        .iter()
-                        .find(|d| d.slug == pool.slug && d.day == *day)?;
+                    let d = by_pool_and_day.get(&(pool.slug.as_str(), *day))?;
                     let share = if d.available_hours > 0.0 {
                         (d.loaned_hours / d.available_hours).min(1.0)
                     } else {

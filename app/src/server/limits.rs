@@ -20,6 +20,8 @@ pub struct LimitSettings {
     pub link_views_per_minute: u32,
     pub loan_requests_per_hour: u32,
     pub api_calls_per_minute: u32,
+    /// Statistics pages and CSV downloads per person (each is a few aggregate queries).
+    pub statistics_per_minute: u32,
 }
 
 impl Default for LimitSettings {
@@ -29,6 +31,7 @@ impl Default for LimitSettings {
             link_views_per_minute: 30,
             loan_requests_per_hour: 20,
             api_calls_per_minute: 600,
+            statistics_per_minute: 30,
         }
     }
 }
@@ -53,6 +56,7 @@ pub struct RateLimits {
     links: DefaultKeyedRateLimiter<IpAddr>,
     loan_requests: DefaultKeyedRateLimiter<UserId>,
     api_calls: DefaultKeyedRateLimiter<UserId>,
+    statistics: DefaultKeyedRateLimiter<UserId>,
     clock: DefaultClock,
     checks: AtomicU32,
 }
@@ -71,6 +75,10 @@ impl RateLimits {
                 Quota::per_hour,
             )),
             api_calls: RateLimiter::keyed(quota(settings.api_calls_per_minute, Quota::per_minute)),
+            statistics: RateLimiter::keyed(quota(
+                settings.statistics_per_minute,
+                Quota::per_minute,
+            )),
             clock: DefaultClock::default(),
             checks: AtomicU32::new(0),
         }
@@ -120,6 +128,17 @@ impl RateLimits {
             })
     }
 
+    /// Counts one statistics page or CSV download by `user`; refuses it when over the limit.
+    pub fn check_statistics(&self, user: UserId) -> Result<(), RateLimited> {
+        self.forget_old();
+        self.statistics
+            .check_key(&user)
+            .map_err(|not_until| RateLimited {
+                retry_after_secs: not_until.wait_time_from(self.clock.now()).as_secs() + 1,
+                what: "statistics pages and downloads from you",
+            })
+    }
+
     /// Now and then, drops the counters of clients that have been quiet long enough, so the
     /// tables stay small whatever addresses a flood comes from.
     fn forget_old(&self) {
@@ -128,6 +147,7 @@ impl RateLimits {
             self.links.retain_recent();
             self.loan_requests.retain_recent();
             self.api_calls.retain_recent();
+            self.statistics.retain_recent();
         }
     }
 }

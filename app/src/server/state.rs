@@ -148,8 +148,9 @@ pub struct SiteSettings {
     pub bug_url_template: Option<String>,
     /// `/metrics` is served on the site's address (not on a separate one, and not off).
     pub metrics_on_site: bool,
-    /// The bearer token a scraper of `/metrics` must send, when one is configured.
-    pub metrics_token: Option<String>,
+    /// The SHA-256 of the bearer token a scraper of `/metrics` must send, when one is
+    /// configured (the token itself is kept nowhere, so no log of these settings shows it).
+    pub metrics_token_sha256: Option<[u8; 32]>,
 }
 
 impl SiteSettings {

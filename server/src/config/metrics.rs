@@ -34,6 +34,12 @@ impl MetricsConfig {
                 "metrics.token must be at least 16 characters, without spaces"
             );
         }
+        if let (Some(bind), None) = (self.bind, &self.token) {
+            anyhow::ensure!(
+                bind.ip().is_loopback() || !self.enabled(dev_mode),
+                "metrics.bind {bind} is reachable from other machines: set metrics.token (LOANER_METRICS__TOKEN) too, or bind to a loopback address"
+            );
+        }
         anyhow::ensure!(
             !self.enabled(dev_mode) || dev_mode || self.token.is_some() || self.bind.is_some(),
             "metrics.enabled needs metrics.token (LOANER_METRICS__TOKEN, a bearer token scrapers send) or metrics.bind (a separate address for /metrics) outside development mode: the figures are not for everyone"

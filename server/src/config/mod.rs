@@ -77,6 +77,8 @@ pub struct LimitsConfig {
     pub body_kib: usize,
     /// Live pages (event streams) one person may hold open at once.
     pub live_pages_per_person: usize,
+    /// Statistics pages and CSV downloads per person and minute.
+    pub statistics_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -89,6 +91,7 @@ impl Default for LimitsConfig {
             api_calls_per_minute: limits.api_calls_per_minute,
             body_kib: 64,
             live_pages_per_person: app::server::live::DEFAULT_STREAMS_PER_PERSON,
+            statistics_per_minute: limits.statistics_per_minute,
         }
     }
 }
@@ -100,6 +103,7 @@ impl LimitsConfig {
             link_views_per_minute: self.link_views_per_minute,
             loan_requests_per_hour: self.loan_requests_per_hour,
             api_calls_per_minute: self.api_calls_per_minute,
+            statistics_per_minute: self.statistics_per_minute,
         }
     }
 }
@@ -293,7 +297,8 @@ impl Config {
             limits.sign_ins_per_minute > 0
                 && limits.link_views_per_minute > 0
                 && limits.loan_requests_per_hour > 0
-                && limits.api_calls_per_minute > 0,
+                && limits.api_calls_per_minute > 0
+                && limits.statistics_per_minute > 0,
             "limits.* must be at least 1"
         );
         anyhow::ensure!(

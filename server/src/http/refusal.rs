@@ -35,7 +35,15 @@ pub fn refuse(headers: &HeaderMap, path: &str, title: &str, error: AppError) -> 
         let page = format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · Loaner</title><link rel=\"stylesheet\" href=\"/pkg/loaner.css\"></head><body><main class=\"page narrow\"><h1>{title}</h1><div class=\"notice notice-warn\" role=\"alert\"><p>{message}</p></div><p><a href=\"/\">Back to the catalogue</a></p></main></body></html>",
             title = escape(title),
-            message = escape(&error.to_string()),
+            message = escape(&match &error {
+                // Each field and what is wrong with it: there is no form to highlight here.
+                AppError::Validation(fields) => fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            }),
         );
         (
             status,

@@ -258,6 +258,14 @@ fn outside_development_mode_metrics_need_a_token_or_their_own_address() {
     assert!(config(Some("short"), None).validate().is_err());
     config(Some(TOKEN), None).validate().unwrap();
     config(None, Some("127.0.0.1:9464")).validate().unwrap();
+    let open = config(None, Some("0.0.0.0:9464"))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(open.contains("reachable from other machines"), "{open}");
+    config(Some(TOKEN), Some("0.0.0.0:9464"))
+        .validate()
+        .unwrap();
     let off = Config {
         database_url: Some("postgres://db.example/loaner".into()),
         public_url: Some("https://loaner.example.com".into()),

@@ -27,11 +27,19 @@ fn spread(s: Spread, loans: i64, median_min: f64, p90_min: f64) {
 async fn figures(w: &World, filter: StatsFilter, admin: bool) -> Stats {
     let now = w.clock.now();
     let period = check_filter(&filter, now.date_naive()).unwrap();
-    let conn = w.conn().await;
+    let (mut first, mut second) = (w.conn().await, w.conn().await);
     let site = w.site();
-    stats::compute(&conn, filter, &period, admin, |b| site.bug_url(b), now)
-        .await
-        .unwrap()
+    stats::compute(
+        &mut first,
+        &mut second,
+        filter,
+        &period,
+        admin,
+        |b| site.bug_url(b),
+        now,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -114,7 +114,8 @@ async fn finish_cleanup(
             Event::new(
                 EventKind::CleanupFinished,
                 "The machine the loan moved away from was cleaned",
-            ),
+            )
+            .details(serde_json::json!({ "moved_away": machine_id })),
         )
         .await?;
         return Ok(());
@@ -213,7 +214,11 @@ pub async fn cleanup_failed(
                 "Clean-up failed at \"{}\": {error}. The machine was marked broken and taken out of the pool for an admin to look at.",
                 step.name
             ),
-        ),
+        )
+        .details(match moved_away {
+            true => serde_json::json!({ "moved_away": machine_id }),
+            false => serde_json::json!({}),
+        }),
     )
     .await?;
     Ok(())

@@ -15,7 +15,7 @@ mod sql;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Nullable, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::error::FieldError;
@@ -28,8 +28,30 @@ use crate::types::{
 };
 use sql::*;
 
+/// The binds every statement shares: $1 start, $2 end (exclusive), $3 pool id or NULL, $4 now.
+struct Scope {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    pool: Option<i64>,
+    now: DateTime<Utc>,
+}
+
+/// The statement with the four binds.
+macro_rules! bound {
+    ($scope:expr, $sql:expr) => {
+        diesel::sql_query($sql)
+            .bind::<Timestamptz, _>($scope.start)
+            .bind::<Timestamptz, _>($scope.end)
+            .bind::<Nullable<BigInt>, _>($scope.pool)
+            .bind::<Timestamptz, _>($scope.now)
+    };
+}
+
 /// The longest period the page shows.
 pub const MAX_DAYS: i64 = 366;
+/// The years the period may be in.
+const FIRST_YEAR: i32 = 2000;
+const LAST_YEAR: i32 = 2999;
 
 /// The period and pool a filter asks for, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,9 +80,22 @@ pub fn check_filter(filter: &StatsFilter, today: NaiveDate) -> Result<Period, Ve
         if text.trim().is_empty() {
             return None;
         }
-        let parsed = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok();
+        // Four-digit years from 2000 only: chrono also reads "+262142-12-31", whose next day it
+        // cannot count, and years PostgreSQL refuses.
+        let text = text.trim();
+        let shaped = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        let parsed = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .filter(|d| shaped && (FIRST_YEAR..=LAST_YEAR).contains(&chrono::Datelike::year(d)));
         if parsed.is_none() {
-            errors.push(FieldError::new(field, "Use a date like 2026-11-30."));
+            errors.push(FieldError::new(
+                field,
+                format!("Use a date like 2026-11-30, from {FIRST_YEAR} to {LAST_YEAR}."),
+            ));
         }
         parsed
     };
@@ -85,7 +120,14 @@ pub fn check_filter(filter: &StatsFilter, today: NaiveDate) -> Result<Period, Ve
         return Err(errors);
     }
     let (from, to) = match (from, to) {
-        (Some(from), to) => (from, to.unwrap_or(today)),
+        (Some(from), Some(to)) => (from, to),
+        (Some(from), None) if from > today => {
+            return Err(vec![FieldError::new(
+                "from",
+                "The first day is in the future; give the last day too.",
+            )])
+        }
+        (Some(from), None) => (from, today),
         (None, Some(_)) => {
             return Err(vec![FieldError::new(
                 "from",
@@ -138,13 +180,15 @@ pub async fn for_viewer(
     viewer: &crate::server::models::User,
     filter: StatsFilter,
 ) -> Result<Stats, crate::error::AppError> {
+    state.limits.check_statistics(viewer.id)?;
     let now = state.clock.now();
     let period =
         check_filter(&filter, now.date_naive()).map_err(crate::error::AppError::Validation)?;
-    let conn = state.conn().await?;
+    let (mut first, mut second) = (state.conn().await?, state.conn().await?);
     let site = state.site.clone();
     Ok(compute(
-        &conn,
+        &mut first,
+        &mut second,
         filter,
         &period,
         viewer.is_admin(),
@@ -166,9 +210,13 @@ pub fn to_csv(table: &crate::types::DataTable) -> Result<String, csv::Error> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The page's figures for `period`; the admins' part when `admin`.
+/// The page's figures for `period`; the admins' part when `admin`. The loans of the period and
+/// the machines' time out of the pool are read on two connections at once (PostgreSQL works on
+/// both together), each in a read-only transaction without JIT compilation: these statements'
+/// row estimates are rough, and compiling them took PostgreSQL longer than running them.
 pub async fn compute(
-    conn: &AsyncPgConnection,
+    first: &mut AsyncPgConnection,
+    second: &mut AsyncPgConnection,
     filter: StatsFilter,
     period: &Period,
     admin: bool,
@@ -179,7 +227,7 @@ pub async fn compute(
         .filter(pools::retired_at.is_null())
         .order(pools::name)
         .select((pools::id, pools::slug, pools::name))
-        .load(&mut &*conn)
+        .load(first)
         .await
         .map_err(DbError::from)?;
     let pool_id = match &period.pool {
@@ -193,31 +241,52 @@ pub async fn compute(
         ),
     };
     let scope = Scope {
-        conn,
         start: period.start(),
         end: period.end(),
         pool: pool_id,
         now,
     };
-    let (summary, waits, out, days, uses, pool_days) = futures::try_join!(
-        scope.one::<SummaryRow>(SUMMARY),
-        scope.one::<WaitRow>(WAITS),
-        scope.many::<OutRow>(OUT_OF_POOL),
-        scope.many::<DayRow>(PER_DAY),
-        scope.many::<UseRow>(UTILISATION),
-        scope.many::<PoolDayRow>(PER_POOL_DAY),
-    )?;
+    let mut first_tx = first.build_transaction().read_only();
+    let mut second_tx = second.build_transaction().read_only();
+    let period_part = first_tx.run(async |c| {
+        no_jit(c).await?;
+        bound!(scope, PERIOD)
+            .bind::<Bool, _>(admin)
+            .get_result::<PeriodRow>(c)
+            .await
+    });
+    let held_part = second_tx.run(async |c| {
+        no_jit(c).await?;
+        let held = bound!(scope, HELD).get_result::<HeldRow>(c).await?;
+        let broken = match admin {
+            true => bound!(scope, BROKEN).load::<BrokenRow>(c).await?,
+            false => Vec::new(),
+        };
+        Ok::<_, diesel::result::Error>((held, broken))
+    });
+    let (loans, (held, broken)) =
+        futures::try_join!(period_part, held_part).map_err(DbError::from)?;
+    let parse = |err: serde_json::Error| {
+        tracing::error!(error = %err, "the statistics' JSON does not read");
+        StatsError::Db(DbError::from(diesel::result::Error::DeserializationError(
+            Box::new(err),
+        )))
+    };
+    let summary: SummaryRow = serde_json::from_value(loans.summary).map_err(parse)?;
+    let waits: WaitRow = serde_json::from_value(loans.waits).map_err(parse)?;
+    let out: Vec<OutRow> = rows(loans.out_of_pool).map_err(parse)?;
+    let days: Vec<DayRow> = rows(loans.per_day).map_err(parse)?;
+    let uses: Vec<UseRow> = rows(held.pools).map_err(parse)?;
+    let pool_days: Vec<PoolDayRow> = rows(held.days).map_err(parse)?;
     let admin = match admin {
         false => None,
-        true => {
-            let (steps, broken, bugs, groups) = futures::try_join!(
-                scope.many::<StepRow>(STEPS),
-                scope.many::<BrokenRow>(BROKEN),
-                scope.many::<TallyRow>(BUGS),
-                scope.many::<TallyRow>(GROUPS),
-            )?;
-            Some(admin_stats(steps, broken, bugs, groups, &bug_url))
-        }
+        true => Some(admin_stats(
+            rows(loans.steps).map_err(parse)?,
+            broken,
+            rows(loans.bugs).map_err(parse)?,
+            rows(loans.groups).map_err(parse)?,
+            &bug_url,
+        )),
     };
     let spread_of = |pool: Option<i64>| {
         out.iter()
@@ -259,6 +328,11 @@ pub async fn compute(
         pools: pool_list.into_iter().map(|(_, s, n)| (s, n)).collect(),
         admin,
     })
+}
+
+/// Switches JIT compilation off for the rest of the transaction (see [`compute`]).
+async fn no_jit(conn: &mut AsyncPgConnection) -> Result<usize, diesel::result::Error> {
+    diesel::sql_query("SET LOCAL jit = off").execute(conn).await
 }
 
 /// Every day of the period, with the loans requested on it by outcome (zeros included).
@@ -350,42 +424,6 @@ fn percentile(values: &[f64], fraction: f64) -> Option<f64> {
     Some(sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64))
 }
 
-/// The binds every statement shares: $1 start, $2 end (exclusive), $3 pool id or NULL, $4 now.
-struct Scope<'c> {
-    conn: &'c AsyncPgConnection,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    pool: Option<i64>,
-    now: DateTime<Utc>,
-}
-
-/// The statement with the four binds.
-macro_rules! bound {
-    ($scope:expr, $sql:expr) => {
-        diesel::sql_query($sql)
-            .bind::<Timestamptz, _>($scope.start)
-            .bind::<Timestamptz, _>($scope.end)
-            .bind::<Nullable<BigInt>, _>($scope.pool)
-            .bind::<Timestamptz, _>($scope.now)
-    };
-}
-
-impl Scope<'_> {
-    async fn many<T>(&self, sql: &'static str) -> Result<Vec<T>, DbError>
-    where
-        T: QueryableByName<diesel::pg::Pg> + Send + 'static,
-    {
-        Ok(bound!(self, sql).load::<T>(&mut &*self.conn).await?)
-    }
-
-    async fn one<T>(&self, sql: &'static str) -> Result<T, DbError>
-    where
-        T: QueryableByName<diesel::pg::Pg> + Send + 'static,
-    {
-        Ok(bound!(self, sql).get_result::<T>(&mut &*self.conn).await?)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +460,11 @@ mod tests {
         assert_eq!(field(filter("", "2026-12-01", "2026-11-01")), "to");
         assert_eq!(field(filter("", "2024-01-01", "2026-01-01")), "from");
         assert_eq!(field(filter("", "", "2026-11-01")), "from");
+        assert_eq!(field(filter("", "+262142-12-31", "+262142-12-31")), "from");
+        assert_eq!(field(filter("", "-5000-01-01", "-5000-01-01")), "from");
+        assert_eq!(field(filter("", "1999-12-31", "")), "from");
+        assert_eq!(field(filter("", "2026-1-01", "")), "from");
+        assert_eq!(field(filter("", "2027-01-01", "")), "from");
         let bad_pool = StatsFilter {
             pool: "a\u{0}b".into(),
             ..StatsFilter::default()

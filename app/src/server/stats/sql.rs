@@ -1,226 +1,183 @@
-//! The statistics' statements and the rows they return. Every statement takes the same four
-//! binds: $1 the period's start, $2 its end (exclusive), $3 the pool's id or NULL, $4 now.
+//! The statistics' statements, and the rows they return. Three statements: the loans requested
+//! in the period (`PERIOD`: every count, wait and tally, from one pass over those loans and
+//! their facts), the time machines were out of the pool (`HELD`: utilisation per pool and per
+//! day), and the machines that broke (`BROKEN`, admins only). Each takes the same binds: $1 the
+//! period's start, $2 its end (exclusive), $3 the pool's id or NULL, $4 now; `PERIOD` also $5,
+//! whether to add the admins' tallies. Lists come back as JSON, one row per statement.
+//!
+//! Definitions: a loan's outcome (`OUTCOMES` order) is its refusal, cancellation or failure,
+//! else how its use ended (returned, reclaimed at expiry, taken back), else open. A machine is
+//! out of the pool from its assignment to its clean-up's end (or until it broke, or the loan
+//! ended without one; now while out).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::sql_types::{BigInt, Date, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
+use serde::Deserialize;
 
 use crate::types::{Endings, LoanCounts, Spread, WaitBucket, Waits};
 
-/// The loans requested in the period (and pool): `l` with its facts `f`.
-macro_rules! period_loans {
-    () => {
-        " FROM loans l LEFT JOIN loan_facts f ON f.loan_id = l.id
-          WHERE l.requested_at >= $1 AND l.requested_at < $2
-            AND ($3::BIGINT IS NULL OR l.pool_id = $3) "
-    };
-}
+pub(super) const PERIOD: &str = r#"
+WITH p AS MATERIALIZED (
+  SELECT l.id, l.pool_id, l.user_id, l.state, l.approved_at, l.approved_by, l.requested_at, l.ready_at,
+         l.extensions_used, l.bug_ref, f.assigned_at, f.ended_how,
+         COALESCE(f.back_at, f.broken_at, l.ended_at, $4) AS held_until, f.back_at,
+         CASE WHEN l.state = 'denied' THEN 4 WHEN l.state = 'cancelled' THEN 3
+              WHEN l.state = 'failed' THEN 5 WHEN f.ended_how = 'returned' THEN 0
+              WHEN f.ended_how = 'expired' THEN 1 WHEN f.ended_how = 'forced' THEN 2 ELSE 6 END AS outcome
+    FROM loans l LEFT JOIN loan_facts f ON f.loan_id = l.id
+   WHERE l.requested_at >= $1 AND l.requested_at < $2 AND ($3::BIGINT IS NULL OR l.pool_id = $3)),
+w AS (SELECT EXTRACT(EPOCH FROM ready_at - requested_at)::FLOAT8 AS total,
+             CASE WHEN approved_by IS NOT NULL THEN EXTRACT(EPOCH FROM approved_at - requested_at)::FLOAT8 END AS approval,
+             CASE WHEN assigned_at > approved_at THEN EXTRACT(EPOCH FROM assigned_at - approved_at)::FLOAT8 END AS line,
+             EXTRACT(EPOCH FROM ready_at - assigned_at)::FLOAT8 AS provisioning
+        FROM p WHERE ready_at IS NOT NULL)
+SELECT
+  (SELECT json_build_object(
+     'requested', count(*),
+     'approved_automatically', count(*) FILTER (WHERE approved_at IS NOT NULL AND approved_by IS NULL),
+     'approved_by_admin', count(*) FILTER (WHERE approved_at IS NOT NULL AND approved_by IS NOT NULL),
+     'denied', count(*) FILTER (WHERE outcome = 4), 'cancelled', count(*) FILTER (WHERE outcome = 3),
+     'failed', count(*) FILTER (WHERE outcome = 5), 'open', count(*) FILTER (WHERE outcome = 6),
+     'returned', count(*) FILTER (WHERE ended_how = 'returned'), 'expired', count(*) FILTER (WHERE ended_how = 'expired'),
+     'forced', count(*) FILTER (WHERE ended_how = 'forced'),
+     'extended_loans', count(*) FILTER (WHERE extensions_used > 0), 'extensions', COALESCE(sum(extensions_used), 0)) FROM p) AS summary,
+  (SELECT json_build_object('loans', count(*),
+     'total_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY total), 'total_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY total),
+     'approval_loans', count(approval), 'approval_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY approval), 'approval_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY approval),
+     'line_loans', count(line), 'line_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY line), 'line_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY line),
+     'provisioning_loans', count(provisioning), 'provisioning_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY provisioning), 'provisioning_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY provisioning),
+     'buckets', json_build_array(count(*) FILTER (WHERE total < 300), count(*) FILTER (WHERE total >= 300 AND total < 900),
+        count(*) FILTER (WHERE total >= 900 AND total < 1800), count(*) FILTER (WHERE total >= 1800 AND total < 3600),
+        count(*) FILTER (WHERE total >= 3600 AND total < 14400), count(*) FILTER (WHERE total >= 14400 AND total < 86400),
+        count(*) FILTER (WHERE total >= 86400))) FROM w) AS waits,
+  (SELECT json_agg(o) FROM (SELECT pool_id, count(*) AS loans,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM back_at - assigned_at)::FLOAT8) AS median,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM back_at - assigned_at)::FLOAT8) AS p90
+     FROM p WHERE assigned_at IS NOT NULL AND back_at IS NOT NULL GROUP BY ROLLUP (pool_id)) o) AS out_of_pool,
+  (SELECT json_agg(d) FROM (SELECT (requested_at AT TIME ZONE 'UTC')::DATE AS day, outcome, count(*) AS loans FROM p GROUP BY 1, 2) d) AS per_day,
+  (SELECT json_agg(s) FROM (SELECT r.phase, r.name, sum(r.succeeded + r.failed) AS runs, sum(r.failed) AS failed
+     FROM loan_step_runs r JOIN p ON p.id = r.loan_id
+     WHERE $5 AND r.loan_id >= (SELECT min(id) FROM p) GROUP BY 1, 2
+     ORDER BY sum(r.failed)::FLOAT8 / GREATEST(sum(r.succeeded + r.failed), 1) DESC, 1, 2) s) AS steps,
+  (SELECT json_agg(b) FROM (SELECT bug_ref AS name, count(*) AS loans,
+       COALESCE(sum(EXTRACT(EPOCH FROM held_until - assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours
+     FROM p WHERE $5 AND bug_ref IS NOT NULL AND bug_ref <> '' GROUP BY bug_ref ORDER BY count(*) DESC, bug_ref LIMIT 20) b) AS bugs,
+  (SELECT json_agg(g) FROM (SELECT g.name, count(*) AS loans,
+       COALESCE(sum(EXTRACT(EPOCH FROM p.held_until - p.assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours
+     FROM p JOIN users u ON u.id = p.user_id CROSS JOIN LATERAL unnest(u.groups) AS g(name)
+     WHERE $5 AND g.name IS NOT NULL GROUP BY g.name ORDER BY count(*) DESC, g.name LIMIT 10) g) AS groups
+"#;
 
-/// A loan's outcome as an index into `OUTCOMES`.
-macro_rules! outcome {
-    () => {
-        " CASE WHEN l.state = 'denied' THEN 4 WHEN l.state = 'cancelled' THEN 3
-               WHEN l.state = 'failed' THEN 5 WHEN f.ended_how = 'returned' THEN 0
-               WHEN f.ended_how = 'expired' THEN 1 WHEN f.ended_how = 'forced' THEN 2 ELSE 6 END "
-    };
-}
-
-/// When a loan's machine was back (or it broke, or the loan ended without one); now while out.
-macro_rules! held_until {
-    () => {
-        " COALESCE(f.back_at, f.broken_at, l.ended_at, $4) "
-    };
-}
-
-/// The stretches machines were out of the pool within the period: pool, machine, start, end.
-macro_rules! held {
-    () => {
-        concat!(
-            " held AS (SELECT l.pool_id, l.machine_id, GREATEST(f.assigned_at, $1) AS s,
-                      LEAST(",
-            held_until!(),
-            ", $2, $4) AS e
-               FROM loans l JOIN loan_facts f ON f.loan_id = l.id
-              WHERE f.assigned_at < LEAST($2, $4) AND ",
-            held_until!(),
-            " > $1 AND ($3::BIGINT IS NULL OR l.pool_id = $3)) "
-        )
-    };
-}
-
-pub(super) const SUMMARY: &str = concat!(
-    "SELECT count(*) AS requested,
-       count(*) FILTER (WHERE l.approved_at IS NOT NULL AND l.approved_by IS NULL) AS approved_automatically,
-       count(*) FILTER (WHERE l.approved_at IS NOT NULL AND l.approved_by IS NOT NULL) AS approved_by_admin,
-       count(*) FILTER (WHERE l.state = 'denied') AS denied,
-       count(*) FILTER (WHERE l.state = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE l.state = 'failed') AS failed,
-       count(*) FILTER (WHERE ",
-    outcome!(),
-    " = 6) AS open,
-       count(*) FILTER (WHERE f.ended_how = 'returned') AS returned,
-       count(*) FILTER (WHERE f.ended_how = 'expired') AS expired,
-       count(*) FILTER (WHERE f.ended_how = 'forced') AS forced,
-       count(*) FILTER (WHERE l.extensions_used > 0) AS extended_loans,
-       COALESCE(sum(l.extensions_used), 0)::BIGINT AS extensions",
-    period_loans!()
-);
-
-pub(super) const WAITS: &str = concat!(
-    "WITH w AS (SELECT EXTRACT(EPOCH FROM l.ready_at - l.requested_at)::FLOAT8 AS total,
-                  CASE WHEN l.approved_by IS NOT NULL
-                       THEN EXTRACT(EPOCH FROM l.approved_at - l.requested_at)::FLOAT8 END AS approval,
-                  CASE WHEN f.assigned_at > l.approved_at
-                       THEN EXTRACT(EPOCH FROM f.assigned_at - l.approved_at)::FLOAT8 END AS line,
-                  EXTRACT(EPOCH FROM l.ready_at - f.assigned_at)::FLOAT8 AS provisioning",
-    period_loans!(),
-    " AND l.ready_at IS NOT NULL)
-     SELECT count(*) AS loans,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY total) AS total_median,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY total) AS total_p90,
-       count(approval) AS approval_loans,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY approval) AS approval_median,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY approval) AS approval_p90,
-       count(line) AS line_loans,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY line) AS line_median,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY line) AS line_p90,
-       count(provisioning) AS provisioning_loans,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY provisioning) AS provisioning_median,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY provisioning) AS provisioning_p90,
-       count(*) FILTER (WHERE total < 300) AS b0,
-       count(*) FILTER (WHERE total >= 300 AND total < 900) AS b1,
-       count(*) FILTER (WHERE total >= 900 AND total < 1800) AS b2,
-       count(*) FILTER (WHERE total >= 1800 AND total < 3600) AS b3,
-       count(*) FILTER (WHERE total >= 3600 AND total < 14400) AS b4,
-       count(*) FILTER (WHERE total >= 14400 AND total < 86400) AS b5,
-       count(*) FILTER (WHERE total >= 86400) AS b6
-     FROM w"
-);
-
-pub(super) const OUT_OF_POOL: &str = concat!(
-    "SELECT l.pool_id, count(*) AS loans,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM f.back_at - f.assigned_at)::FLOAT8) AS median,
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM f.back_at - f.assigned_at)::FLOAT8) AS p90",
-    period_loans!(),
-    " AND f.assigned_at IS NOT NULL AND f.back_at IS NOT NULL
-     GROUP BY ROLLUP (l.pool_id)"
-);
-
-pub(super) const PER_DAY: &str = concat!(
-    "SELECT (l.requested_at AT TIME ZONE 'UTC')::DATE AS day, ",
-    outcome!(),
-    "::BIGINT AS outcome, count(*) AS loans",
-    period_loans!(),
-    " GROUP BY 1, 2"
-);
-
-pub(super) const UTILISATION: &str = concat!(
-    "WITH",
-    held!(),
-    ", machine_hours AS (
-        SELECT m.pool_id, count(*) AS machines,
-               COALESCE(sum(EXTRACT(EPOCH FROM LEAST($2, $4) - GREATEST(m.created_at, $1))), 0)::FLOAT8 / 3600 AS available_hours,
-               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.machine_id = m.id)) AS idle
-          FROM machines m
-         WHERE m.state <> 'retired' AND m.created_at < LEAST($2, $4)
-         GROUP BY m.pool_id),
-     loaned AS (SELECT pool_id, sum(EXTRACT(EPOCH FROM e - s))::FLOAT8 / 3600 AS hours FROM held GROUP BY pool_id)
-     SELECT p.id, p.slug, p.name, COALESCE(mh.machines, 0) AS machines, COALESCE(mh.idle, 0) AS idle,
-            COALESCE(mh.available_hours, 0) AS available_hours, COALESCE(lo.hours, 0) AS loaned_hours
-       FROM pools p LEFT JOIN machine_hours mh ON mh.pool_id = p.id LEFT JOIN loaned lo ON lo.pool_id = p.id
+pub(super) const HELD: &str = r#"
+WITH held AS MATERIALIZED (
+    SELECT l.pool_id, l.machine_id, GREATEST(f.assigned_at, $1) AS s,
+           LEAST(COALESCE(f.back_at, f.broken_at), $2, $4) AS e
+      FROM loan_facts f JOIN loans l ON l.id = f.loan_id
+     WHERE COALESCE(f.back_at, f.broken_at) > $1 AND f.assigned_at < LEAST($2, $4)
+       AND ($3::BIGINT IS NULL OR l.pool_id = $3)
+    UNION ALL
+    SELECT l.pool_id, l.machine_id, GREATEST(f.assigned_at, $1), LEAST(COALESCE(l.ended_at, $4), $2, $4)
+      FROM loan_facts f JOIN loans l ON l.id = f.loan_id
+     WHERE f.back_at IS NULL AND f.broken_at IS NULL AND f.assigned_at < LEAST($2, $4)
+       AND COALESCE(l.ended_at, $4) > $1 AND ($3::BIGINT IS NULL OR l.pool_id = $3)),
+days AS (SELECT d AS day FROM generate_series(($1 AT TIME ZONE 'UTC'), (LEAST($2, $4) AT TIME ZONE 'UTC') - INTERVAL '1 microsecond', INTERVAL '1 day') d),
+machines_now AS (SELECT m.id, m.pool_id, m.created_at FROM machines m
+     WHERE m.state <> 'retired' AND m.created_at < LEAST($2, $4) AND ($3::BIGINT IS NULL OR m.pool_id = $3)),
+loaned AS (
+    SELECT h.pool_id, g.day, sum(EXTRACT(EPOCH FROM LEAST(h.e AT TIME ZONE 'UTC', g.day + INTERVAL '1 day')
+                                           - GREATEST(h.s AT TIME ZONE 'UTC', g.day)))::FLOAT8 / 3600 AS hours
+      FROM held h CROSS JOIN LATERAL generate_series(date_trunc('day', h.s AT TIME ZONE 'UTC'), h.e AT TIME ZONE 'UTC', INTERVAL '1 day') g(day)
+     WHERE h.e > h.s GROUP BY 1, 2),
+available AS (
+    SELECT m.pool_id, d.day,
+           sum(EXTRACT(EPOCH FROM LEAST(d.day + INTERVAL '1 day', LEAST($2, $4) AT TIME ZONE 'UTC')
+                                - GREATEST(d.day, m.created_at AT TIME ZONE 'UTC')))::FLOAT8 / 3600 AS hours
+      FROM machines_now m JOIN days d ON m.created_at AT TIME ZONE 'UTC' < d.day + INTERVAL '1 day'
+     GROUP BY 1, 2)
+SELECT
+  (SELECT json_agg(u) FROM (
+     SELECT p.id, p.slug, p.name, COALESCE(mc.machines, 0) AS machines, COALESCE(mc.idle, 0) AS idle,
+            COALESCE(av.hours, 0) AS available_hours, COALESCE(lo.hours, 0) AS loaned_hours
+       FROM pools p
+       LEFT JOIN (SELECT m.pool_id, count(*) AS machines, count(*) FILTER (WHERE u.machine_id IS NULL) AS idle
+                    FROM machines_now m LEFT JOIN (SELECT DISTINCT machine_id FROM held) u ON u.machine_id = m.id
+                   GROUP BY m.pool_id) mc ON mc.pool_id = p.id
+       LEFT JOIN (SELECT pool_id, sum(hours) AS hours FROM available GROUP BY pool_id) av ON av.pool_id = p.id
+       LEFT JOIN (SELECT pool_id, sum(EXTRACT(EPOCH FROM e - s))::FLOAT8 / 3600 AS hours FROM held
+                   WHERE e > s GROUP BY pool_id) lo ON lo.pool_id = p.id
       WHERE p.retired_at IS NULL AND ($3::BIGINT IS NULL OR p.id = $3)
-      ORDER BY p.name"
-);
-
-pub(super) const PER_POOL_DAY: &str = concat!(
-    "WITH",
-    held!(),
-    ", days AS (SELECT d AS day FROM generate_series(($1 AT TIME ZONE 'UTC'), (LEAST($2, $4) AT TIME ZONE 'UTC') - INTERVAL '1 microsecond', INTERVAL '1 day') d),
-     loaned AS (
-        SELECT h.pool_id, d.day, sum(EXTRACT(EPOCH FROM LEAST(h.e AT TIME ZONE 'UTC', d.day + INTERVAL '1 day')
-                                                   - GREATEST(h.s AT TIME ZONE 'UTC', d.day)))::FLOAT8 / 3600 AS hours
-          FROM held h
-          JOIN LATERAL generate_series(date_trunc('day', h.s AT TIME ZONE 'UTC'), h.e AT TIME ZONE 'UTC', INTERVAL '1 day') g(day) ON true
-          JOIN days d ON d.day = g.day
-         WHERE h.e > h.s
-         GROUP BY 1, 2),
-     available AS (
-        SELECT m.pool_id, d.day,
-               sum(EXTRACT(EPOCH FROM LEAST(d.day + INTERVAL '1 day', LEAST($2, $4) AT TIME ZONE 'UTC')
-                                    - GREATEST(d.day, m.created_at AT TIME ZONE 'UTC')))::FLOAT8 / 3600 AS hours
-          FROM machines m JOIN days d ON m.created_at AT TIME ZONE 'UTC' < d.day + INTERVAL '1 day'
-         WHERE m.state <> 'retired' AND ($3::BIGINT IS NULL OR m.pool_id = $3)
-         GROUP BY 1, 2)
+      ORDER BY p.name) u) AS pools,
+  (SELECT json_agg(d) FROM (
      SELECT p.slug, a.day::DATE AS day, COALESCE(lo.hours, 0) AS loaned_hours, a.hours AS available_hours
        FROM available a JOIN pools p ON p.id = a.pool_id AND p.retired_at IS NULL
        LEFT JOIN loaned lo ON lo.pool_id = a.pool_id AND lo.day = a.day
-      ORDER BY p.name, a.day"
-);
+      ORDER BY p.name, a.day) d) AS days
+"#;
 
-pub(super) const STEPS: &str = "SELECT r.phase, r.name, sum(r.succeeded + r.failed)::BIGINT AS runs, sum(r.failed)::BIGINT AS failed
-       FROM loan_step_runs r JOIN loans l ON l.id = r.loan_id
-      WHERE l.requested_at >= $1 AND l.requested_at < $2 AND ($3::BIGINT IS NULL OR l.pool_id = $3)
-      GROUP BY 1, 2
-      ORDER BY sum(r.failed)::FLOAT8 / GREATEST(sum(r.succeeded + r.failed), 1) DESC, 1, 2";
-
-pub(super) const BROKEN: &str = "SELECT b.target AS fqdn, b.at AS broken_at,
+pub(super) const BROKEN: &str = r#"
+SELECT b.target AS fqdn, b.at AS broken_at,
             (SELECT min(r.at) FROM audit_log r
               WHERE r.target_type = 'machines' AND r.after ? 'state' AND r.target_id = b.target_id
                 AND r.at > b.at AND r.after ->> 'state' = 'available' AND r.at <= $4) AS repaired_at
        FROM audit_log b
       WHERE b.target_type = 'machines' AND b.after ->> 'state' = 'broken' AND b.at >= $1 AND b.at < $2
         AND ($3::BIGINT IS NULL OR EXISTS (SELECT 1 FROM machines m WHERE m.id::TEXT = b.target_id AND m.pool_id = $3))
-      ORDER BY b.at";
+      ORDER BY b.at
+"#;
 
-pub(super) const BUGS: &str = concat!(
-    "SELECT l.bug_ref AS name, count(*) AS loans,
-       COALESCE(sum(EXTRACT(EPOCH FROM ",
-    held_until!(),
-    " - f.assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours",
-    period_loans!(),
-    " AND l.bug_ref IS NOT NULL AND l.bug_ref <> ''
-     GROUP BY l.bug_ref ORDER BY count(*) DESC, l.bug_ref LIMIT 20"
-);
-
-pub(super) const GROUPS: &str = concat!(
-    "SELECT g.name, count(*) AS loans,
-       COALESCE(sum(EXTRACT(EPOCH FROM ",
-    held_until!(),
-    " - f.assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours
-     FROM loans l LEFT JOIN loan_facts f ON f.loan_id = l.id
-     JOIN users u ON u.id = l.user_id
-     CROSS JOIN LATERAL unnest(u.groups) AS g(name)
-    WHERE l.requested_at >= $1 AND l.requested_at < $2 AND ($3::BIGINT IS NULL OR l.pool_id = $3)
-      AND g.name IS NOT NULL
-    GROUP BY g.name ORDER BY count(*) DESC, g.name LIMIT 10"
-);
-
+/// `PERIOD`'s one row: each part as JSON.
 #[derive(QueryableByName)]
+pub(super) struct PeriodRow {
+    #[diesel(sql_type = diesel::sql_types::Json)]
+    pub(super) summary: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Json)]
+    pub(super) waits: serde_json::Value,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) out_of_pool: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) per_day: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) steps: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) bugs: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) groups: Option<serde_json::Value>,
+}
+
+/// `HELD`'s one row.
+#[derive(QueryableByName)]
+pub(super) struct HeldRow {
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) pools: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
+    pub(super) days: Option<serde_json::Value>,
+}
+
+/// A JSON list (NULL when empty) as rows.
+pub(super) fn rows<T: serde::de::DeserializeOwned>(
+    value: Option<serde_json::Value>,
+) -> Result<Vec<T>, serde_json::Error> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(list) => serde_json::from_value(list),
+    }
+}
+
+#[derive(Deserialize)]
 pub(super) struct SummaryRow {
-    #[diesel(sql_type = BigInt)]
-    pub(super) requested: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) approved_automatically: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) approved_by_admin: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) denied: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) cancelled: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) failed: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) open: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) returned: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) expired: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) forced: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) extended_loans: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) extensions: i64,
+    requested: i64,
+    approved_automatically: i64,
+    approved_by_admin: i64,
+    denied: i64,
+    cancelled: i64,
+    failed: i64,
+    open: i64,
+    returned: i64,
+    expired: i64,
+    forced: i64,
+    extended_loans: i64,
+    extensions: i64,
 }
 
 impl SummaryRow {
@@ -247,46 +204,21 @@ impl SummaryRow {
     }
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct WaitRow {
-    #[diesel(sql_type = BigInt)]
-    pub(super) loans: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) total_median: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) total_p90: Option<f64>,
-    #[diesel(sql_type = BigInt)]
-    pub(super) approval_loans: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) approval_median: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) approval_p90: Option<f64>,
-    #[diesel(sql_type = BigInt)]
-    pub(super) line_loans: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) line_median: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) line_p90: Option<f64>,
-    #[diesel(sql_type = BigInt)]
-    pub(super) provisioning_loans: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) provisioning_median: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) provisioning_p90: Option<f64>,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b0: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b1: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b2: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b3: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b4: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b5: i64,
-    #[diesel(sql_type = BigInt)]
-    pub(super) b6: i64,
+    loans: i64,
+    total_median: Option<f64>,
+    total_p90: Option<f64>,
+    approval_loans: i64,
+    approval_median: Option<f64>,
+    approval_p90: Option<f64>,
+    line_loans: i64,
+    line_median: Option<f64>,
+    line_p90: Option<f64>,
+    provisioning_loans: i64,
+    provisioning_median: Option<f64>,
+    provisioning_p90: Option<f64>,
+    buckets: [i64; 7],
 }
 
 /// The wait-time chart's bars.
@@ -320,12 +252,9 @@ impl WaitRow {
     }
 
     pub(super) fn buckets(&self) -> Vec<WaitBucket> {
-        let counts = [
-            self.b0, self.b1, self.b2, self.b3, self.b4, self.b5, self.b6,
-        ];
         WAIT_BUCKETS
             .iter()
-            .zip(counts)
+            .zip(self.buckets)
             .map(|(label, loans)| WaitBucket {
                 label: (*label).to_owned(),
                 loans,
@@ -334,16 +263,12 @@ impl WaitRow {
     }
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct OutRow {
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub(super) pool_id: Option<i64>,
-    #[diesel(sql_type = BigInt)]
-    pub(super) loans: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) median: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub(super) p90: Option<f64>,
+    loans: i64,
+    median: Option<f64>,
+    p90: Option<f64>,
 }
 
 impl OutRow {
@@ -356,55 +281,37 @@ impl OutRow {
     }
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct DayRow {
-    #[diesel(sql_type = Date)]
     pub(super) day: NaiveDate,
-    #[diesel(sql_type = BigInt)]
     pub(super) outcome: i64,
-    #[diesel(sql_type = BigInt)]
     pub(super) loans: i64,
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct UseRow {
-    #[diesel(sql_type = BigInt)]
     pub(super) id: i64,
-    #[diesel(sql_type = Text)]
     pub(super) slug: String,
-    #[diesel(sql_type = Text)]
     pub(super) name: String,
-    #[diesel(sql_type = BigInt)]
     pub(super) machines: i64,
-    #[diesel(sql_type = BigInt)]
     pub(super) idle: i64,
-    #[diesel(sql_type = Double)]
     pub(super) available_hours: f64,
-    #[diesel(sql_type = Double)]
     pub(super) loaned_hours: f64,
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct PoolDayRow {
-    #[diesel(sql_type = Text)]
     pub(super) slug: String,
-    #[diesel(sql_type = Date)]
     pub(super) day: NaiveDate,
-    #[diesel(sql_type = Double)]
     pub(super) loaned_hours: f64,
-    #[diesel(sql_type = Double)]
     pub(super) available_hours: f64,
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct StepRow {
-    #[diesel(sql_type = Text)]
     pub(super) phase: String,
-    #[diesel(sql_type = Text)]
     pub(super) name: String,
-    #[diesel(sql_type = BigInt)]
     pub(super) runs: i64,
-    #[diesel(sql_type = BigInt)]
     pub(super) failed: i64,
 }
 
@@ -418,12 +325,9 @@ pub(super) struct BrokenRow {
     pub(super) repaired_at: Option<DateTime<Utc>>,
 }
 
-#[derive(QueryableByName)]
+#[derive(Deserialize)]
 pub(super) struct TallyRow {
-    #[diesel(sql_type = Text)]
     pub(super) name: String,
-    #[diesel(sql_type = BigInt)]
     pub(super) loans: i64,
-    #[diesel(sql_type = Double)]
     pub(super) loaned_hours: f64,
 }

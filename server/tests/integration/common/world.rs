@@ -257,7 +257,7 @@ impl World {
             api_token_max_days: 365,
             bug_url_template: Some("https://bugs.example.com/show_bug.cgi?id={}".into()),
             metrics_on_site: false,
-            metrics_token: None,
+            metrics_token_sha256: None,
         })
     }
 
