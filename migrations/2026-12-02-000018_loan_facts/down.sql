@@ -1,8 +1,6 @@
-DROP INDEX loan_facts_out_idx;
-DROP INDEX loan_facts_back_idx;
 DROP INDEX audit_log_machine_state_idx;
 DROP INDEX audit_log_machine_broken_idx;
 DROP TRIGGER loan_events_facts ON loan_events;
 DROP FUNCTION loaner_loan_facts();
-DROP TABLE loan_step_runs;
+DROP TABLE step_runs;
 DROP TABLE loan_facts;

@@ -113,6 +113,8 @@ diesel::table! {
 diesel::table! {
     loan_facts (loan_id) {
         loan_id -> Int8,
+        pool_id -> Int8,
+        machine_id -> Nullable<Int8>,
         assigned_at -> Nullable<Timestamptz>,
         back_at -> Nullable<Timestamptz>,
         broken_at -> Nullable<Timestamptz>,
@@ -120,15 +122,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    loan_step_runs (loan_id, phase, name) {
-        loan_id -> Int8,
-        phase -> Text,
-        name -> Text,
-        succeeded -> Int4,
-        failed -> Int4,
-    }
-}
 
 diesel::table! {
     loans (id) {
@@ -269,6 +262,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    step_runs (day, pool_id, phase, name, shard) {
+        day -> Date,
+        pool_id -> Int8,
+        phase -> Text,
+        name -> Text,
+        shard -> Int2,
+        succeeded -> Int4,
+        failed -> Int4,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         email -> Text,
@@ -292,7 +297,6 @@ diesel::joinable!(link_tokens -> loans (loan_id));
 diesel::joinable!(link_tokens -> users (user_id));
 diesel::joinable!(loan_events -> loans (loan_id));
 diesel::joinable!(loan_facts -> loans (loan_id));
-diesel::joinable!(loan_step_runs -> loans (loan_id));
 diesel::joinable!(loan_events -> users (actor_id));
 diesel::joinable!(loans -> machines (machine_id));
 diesel::joinable!(machine_actions -> loans (loan_id));
@@ -311,7 +315,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     link_tokens,
     loan_events,
     loan_facts,
-    loan_step_runs,
     loans,
     machine_actions,
     machines,
@@ -319,5 +322,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     sign_in_attempts,
     site_policy,
+    step_runs,
     users,
 );

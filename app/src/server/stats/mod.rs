@@ -1,5 +1,5 @@
 //! The statistics page's figures: SQL over the loans and the per-loan facts the loan history
-//! keeps (`loan_facts`, `loan_step_runs`, kept by a trigger on `loan_events`), computed in the
+//! keeps (`loan_facts`, `step_runs`, kept by a trigger on `loan_events`), computed in the
 //! database and read as one batch of statements. Nothing here loads loans into memory.
 //!
 //! Definitions (the README's statistics section says the same):

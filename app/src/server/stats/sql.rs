@@ -56,10 +56,12 @@ SELECT
        percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM back_at - assigned_at)::FLOAT8) AS p90
      FROM p WHERE assigned_at IS NOT NULL AND back_at IS NOT NULL GROUP BY ROLLUP (pool_id)) o) AS out_of_pool,
   (SELECT json_agg(d) FROM (SELECT (requested_at AT TIME ZONE 'UTC')::DATE AS day, outcome, count(*) AS loans FROM p GROUP BY 1, 2) d) AS per_day,
-  (SELECT json_agg(s) FROM (SELECT r.phase, r.name, sum(r.succeeded + r.failed) AS runs, sum(r.failed) AS failed
-     FROM loan_step_runs r JOIN p ON p.id = r.loan_id
-     WHERE $5 AND r.loan_id >= (SELECT min(id) FROM p) GROUP BY 1, 2
-     ORDER BY sum(r.failed)::FLOAT8 / GREATEST(sum(r.succeeded + r.failed), 1) DESC, 1, 2) s) AS steps,
+  (SELECT json_agg(s) FROM (SELECT phase, name, sum(succeeded + failed) AS runs, sum(failed) AS failed
+     FROM step_runs
+     WHERE $5 AND day >= ($1 AT TIME ZONE 'UTC')::DATE AND day < ($2 AT TIME ZONE 'UTC')::DATE
+       AND ($3::BIGINT IS NULL OR pool_id = $3)
+     GROUP BY 1, 2
+     ORDER BY sum(failed)::FLOAT8 / GREATEST(sum(succeeded + failed), 1) DESC, 1, 2) s) AS steps,
   (SELECT json_agg(b) FROM (SELECT bug_ref AS name, count(*) AS loans,
        COALESCE(sum(EXTRACT(EPOCH FROM held_until - assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours
      FROM p WHERE $5 AND bug_ref IS NOT NULL AND bug_ref <> '' GROUP BY bug_ref ORDER BY count(*) DESC, bug_ref LIMIT 20) b) AS bugs,
@@ -71,16 +73,16 @@ SELECT
 
 pub(super) const HELD: &str = r#"
 WITH held AS MATERIALIZED (
-    SELECT l.pool_id, l.machine_id, GREATEST(f.assigned_at, $1) AS s,
+    SELECT f.pool_id, f.machine_id, GREATEST(f.assigned_at, $1) AS s,
            LEAST(COALESCE(f.back_at, f.broken_at), $2, $4) AS e
-      FROM loan_facts f JOIN loans l ON l.id = f.loan_id
+      FROM loan_facts f
      WHERE COALESCE(f.back_at, f.broken_at) > $1 AND f.assigned_at < LEAST($2, $4)
-       AND ($3::BIGINT IS NULL OR l.pool_id = $3)
+       AND ($3::BIGINT IS NULL OR f.pool_id = $3)
     UNION ALL
-    SELECT l.pool_id, l.machine_id, GREATEST(f.assigned_at, $1), LEAST(COALESCE(l.ended_at, $4), $2, $4)
+    SELECT f.pool_id, f.machine_id, GREATEST(f.assigned_at, $1), LEAST(COALESCE(l.ended_at, $4), $2, $4)
       FROM loan_facts f JOIN loans l ON l.id = f.loan_id
      WHERE f.back_at IS NULL AND f.broken_at IS NULL AND f.assigned_at < LEAST($2, $4)
-       AND COALESCE(l.ended_at, $4) > $1 AND ($3::BIGINT IS NULL OR l.pool_id = $3)),
+       AND COALESCE(l.ended_at, $4) > $1 AND ($3::BIGINT IS NULL OR f.pool_id = $3)),
 days AS (SELECT d AS day FROM generate_series(($1 AT TIME ZONE 'UTC'), (LEAST($2, $4) AT TIME ZONE 'UTC') - INTERVAL '1 microsecond', INTERVAL '1 day') d),
 machines_now AS (SELECT m.id, m.pool_id, m.created_at FROM machines m
      WHERE m.state <> 'retired' AND m.created_at < LEAST($2, $4) AND ($3::BIGINT IS NULL OR m.pool_id = $3)),
