@@ -273,7 +273,7 @@ pub async fn compute(
         )))
     };
     let summary: SummaryRow = serde_json::from_value(loans.summary).map_err(parse)?;
-    let waits: WaitRow = serde_json::from_value(loans.waits).map_err(parse)?;
+    let waits = &summary.waits;
     let out: Vec<OutRow> = rows(loans.out_of_pool).map_err(parse)?;
     let days: Vec<DayRow> = rows(loans.per_day).map_err(parse)?;
     let uses: Vec<UseRow> = rows(held.pools).map_err(parse)?;

@@ -22,16 +22,17 @@ WITH p AS MATERIALIZED (
   SELECT l.id, l.pool_id, l.user_id, l.state, l.approved_at, l.approved_by, l.requested_at, l.ready_at,
          l.extensions_used, l.bug_ref, f.assigned_at, f.ended_how,
          COALESCE(f.back_at, f.broken_at, l.ended_at, $4) AS held_until, f.back_at,
+         EXTRACT(EPOCH FROM l.ready_at - l.requested_at)::FLOAT8 AS total,
+         CASE WHEN l.approved_by IS NOT NULL AND l.ready_at IS NOT NULL
+              THEN EXTRACT(EPOCH FROM l.approved_at - l.requested_at)::FLOAT8 END AS approval,
+         CASE WHEN f.assigned_at > l.approved_at AND l.ready_at IS NOT NULL
+              THEN EXTRACT(EPOCH FROM f.assigned_at - l.approved_at)::FLOAT8 END AS line,
+         EXTRACT(EPOCH FROM l.ready_at - f.assigned_at)::FLOAT8 AS provisioning,
          CASE WHEN l.state = 'denied' THEN 4 WHEN l.state = 'cancelled' THEN 3
               WHEN l.state = 'failed' THEN 5 WHEN f.ended_how = 'returned' THEN 0
               WHEN f.ended_how = 'expired' THEN 1 WHEN f.ended_how = 'forced' THEN 2 ELSE 6 END AS outcome
     FROM loans l LEFT JOIN loan_facts f ON f.loan_id = l.id
-   WHERE l.requested_at >= $1 AND l.requested_at < $2 AND ($3::BIGINT IS NULL OR l.pool_id = $3)),
-w AS (SELECT EXTRACT(EPOCH FROM ready_at - requested_at)::FLOAT8 AS total,
-             CASE WHEN approved_by IS NOT NULL THEN EXTRACT(EPOCH FROM approved_at - requested_at)::FLOAT8 END AS approval,
-             CASE WHEN assigned_at > approved_at THEN EXTRACT(EPOCH FROM assigned_at - approved_at)::FLOAT8 END AS line,
-             EXTRACT(EPOCH FROM ready_at - assigned_at)::FLOAT8 AS provisioning
-        FROM p WHERE ready_at IS NOT NULL)
+   WHERE l.requested_at >= $1 AND l.requested_at < $2 AND ($3::BIGINT IS NULL OR l.pool_id = $3))
 SELECT
   (SELECT json_build_object(
      'requested', count(*),
@@ -41,16 +42,17 @@ SELECT
      'failed', count(*) FILTER (WHERE outcome = 5), 'open', count(*) FILTER (WHERE outcome = 6),
      'returned', count(*) FILTER (WHERE ended_how = 'returned'), 'expired', count(*) FILTER (WHERE ended_how = 'expired'),
      'forced', count(*) FILTER (WHERE ended_how = 'forced'),
-     'extended_loans', count(*) FILTER (WHERE extensions_used > 0), 'extensions', COALESCE(sum(extensions_used), 0)) FROM p) AS summary,
-  (SELECT json_build_object('loans', count(*),
-     'total_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY total), 'total_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY total),
-     'approval_loans', count(approval), 'approval_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY approval), 'approval_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY approval),
-     'line_loans', count(line), 'line_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY line), 'line_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY line),
-     'provisioning_loans', count(provisioning), 'provisioning_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY provisioning), 'provisioning_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY provisioning),
-     'buckets', json_build_array(count(*) FILTER (WHERE total < 300), count(*) FILTER (WHERE total >= 300 AND total < 900),
-        count(*) FILTER (WHERE total >= 900 AND total < 1800), count(*) FILTER (WHERE total >= 1800 AND total < 3600),
-        count(*) FILTER (WHERE total >= 3600 AND total < 14400), count(*) FILTER (WHERE total >= 14400 AND total < 86400),
-        count(*) FILTER (WHERE total >= 86400))) FROM w) AS waits,
+     'extended_loans', count(*) FILTER (WHERE extensions_used > 0), 'extensions', COALESCE(sum(extensions_used), 0),
+     'waits', json_build_object('loans', count(total),
+       'total_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY total), 'total_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY total),
+       'approval_loans', count(approval), 'approval_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY approval), 'approval_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY approval),
+       'line_loans', count(line), 'line_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY line), 'line_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY line),
+       'provisioning_loans', count(provisioning), 'provisioning_median', percentile_cont(0.5) WITHIN GROUP (ORDER BY provisioning), 'provisioning_p90', percentile_cont(0.9) WITHIN GROUP (ORDER BY provisioning),
+       'buckets', json_build_array(count(*) FILTER (WHERE total < 300), count(*) FILTER (WHERE total >= 300 AND total < 900),
+          count(*) FILTER (WHERE total >= 900 AND total < 1800), count(*) FILTER (WHERE total >= 1800 AND total < 3600),
+          count(*) FILTER (WHERE total >= 3600 AND total < 14400), count(*) FILTER (WHERE total >= 14400 AND total < 86400),
+          count(*) FILTER (WHERE total >= 86400))))
+   FROM p) AS summary,
   (SELECT json_agg(o) FROM (SELECT pool_id, count(*) AS loans,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM back_at - assigned_at)::FLOAT8) AS median,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM back_at - assigned_at)::FLOAT8) AS p90
@@ -65,10 +67,12 @@ SELECT
   (SELECT json_agg(b) FROM (SELECT bug_ref AS name, count(*) AS loans,
        COALESCE(sum(EXTRACT(EPOCH FROM held_until - assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours
      FROM p WHERE $5 AND bug_ref IS NOT NULL AND bug_ref <> '' GROUP BY bug_ref ORDER BY count(*) DESC, bug_ref LIMIT 20) b) AS bugs,
-  (SELECT json_agg(g) FROM (SELECT g.name, count(*) AS loans,
-       COALESCE(sum(EXTRACT(EPOCH FROM p.held_until - p.assigned_at)), 0)::FLOAT8 / 3600 AS loaned_hours
-     FROM p JOIN users u ON u.id = p.user_id CROSS JOIN LATERAL unnest(u.groups) AS g(name)
-     WHERE $5 AND g.name IS NOT NULL GROUP BY g.name ORDER BY count(*) DESC, g.name LIMIT 10) g) AS groups
+  (SELECT json_agg(g) FROM (SELECT g.name, sum(b.loans)::BIGINT AS loans, sum(b.hours)::FLOAT8 / 3600 AS loaned_hours
+     FROM (SELECT user_id, count(*) AS loans,
+                  COALESCE(sum(EXTRACT(EPOCH FROM held_until - assigned_at)), 0) AS hours
+             FROM p WHERE $5 GROUP BY user_id) b
+     JOIN users u ON u.id = b.user_id CROSS JOIN LATERAL unnest(u.groups) AS g(name)
+     WHERE g.name IS NOT NULL GROUP BY g.name ORDER BY sum(b.loans) DESC, g.name LIMIT 10) g) AS groups
 "#;
 
 pub(super) const HELD: &str = r#"
@@ -92,10 +96,13 @@ loaned AS (
       FROM held h CROSS JOIN LATERAL generate_series(date_trunc('day', h.s AT TIME ZONE 'UTC'), h.e AT TIME ZONE 'UTC', INTERVAL '1 day') g(day)
      WHERE h.e > h.s GROUP BY 1, 2),
 available AS (
+    -- Machines made at the same moment count together: pool × moment × day, not machine × day.
     SELECT m.pool_id, d.day,
-           sum(EXTRACT(EPOCH FROM LEAST(d.day + INTERVAL '1 day', LEAST($2, $4) AT TIME ZONE 'UTC')
-                                - GREATEST(d.day, m.created_at AT TIME ZONE 'UTC')))::FLOAT8 / 3600 AS hours
-      FROM machines_now m JOIN days d ON m.created_at AT TIME ZONE 'UTC' < d.day + INTERVAL '1 day'
+           sum(m.n * EXTRACT(EPOCH FROM LEAST(d.day + INTERVAL '1 day', LEAST($2, $4) AT TIME ZONE 'UTC')
+                                      - GREATEST(d.day, m.made)))::FLOAT8 / 3600 AS hours
+      FROM (SELECT pool_id, GREATEST(created_at, $1) AT TIME ZONE 'UTC' AS made, count(*) AS n
+              FROM machines_now GROUP BY 1, 2) m
+      JOIN days d ON m.made < d.day + INTERVAL '1 day'
      GROUP BY 1, 2)
 SELECT
   (SELECT json_agg(u) FROM (
@@ -133,8 +140,6 @@ SELECT b.target AS fqdn, b.at AS broken_at,
 pub(super) struct PeriodRow {
     #[diesel(sql_type = diesel::sql_types::Json)]
     pub(super) summary: serde_json::Value,
-    #[diesel(sql_type = diesel::sql_types::Json)]
-    pub(super) waits: serde_json::Value,
     #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
     pub(super) out_of_pool: Option<serde_json::Value>,
     #[diesel(sql_type = Nullable<diesel::sql_types::Json>)]
@@ -180,6 +185,7 @@ pub(super) struct SummaryRow {
     forced: i64,
     extended_loans: i64,
     extensions: i64,
+    pub(super) waits: WaitRow,
 }
 
 impl SummaryRow {
