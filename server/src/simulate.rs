@@ -486,10 +486,12 @@ fn play(
     }
     let (machine_id, fqdn) = (pool.machines[slot].0, pool.machines[slot].1.clone());
     story.loan.machine_id = Some(machine_id);
-    story.event(
+    // As the real history says it: the machine's id is what the statistics count it by.
+    story.event_with(
         assigned,
         "machine_assigned",
         format!("Machine {fqdn} assigned"),
+        json!({ "machine_id": machine_id, "fqdn": fqdn }),
     );
     let (ready, failed) = story.steps(
         rng,

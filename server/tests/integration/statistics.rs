@@ -446,3 +446,53 @@ async fn over_http_the_admins_tables_are_for_admins_and_a_bad_filter_names_its_f
         );
     }
 }
+
+#[tokio::test]
+async fn a_simulated_week_is_finished_loans_the_statistics_count_whole() {
+    let w = World::new().await;
+    w.add_pool(w.pool_spec("build")).await;
+    let plan = server::simulate::Plan {
+        days: 7,
+        loans_per_day: 10,
+        seed: 3,
+    };
+    let written = server::simulate::run(&mut *w.conn().await, plan, w.clock.now())
+        .await
+        .unwrap();
+    assert!(written.loans > 20, "{written:?}");
+    let open = "SELECT count(*) FROM loans WHERE state NOT IN ('returned', 'reclaimed', 'denied', 'cancelled', 'failed')";
+    assert_eq!(w.count(open).await, 0, "only finished loans");
+    assert_eq!(
+        w.count("SELECT count(*) FROM machines WHERE state <> 'available'")
+            .await,
+        0,
+        "the machines are as they were"
+    );
+    let unknown =
+        "SELECT count(*) FROM loan_facts WHERE assigned_at IS NOT NULL AND machine_id IS NULL";
+    assert_eq!(w.count(unknown).await, 0, "every loan's machine is known");
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM users WHERE email LIKE '%@sim.loaner.test' AND role = 'admin'"
+        )
+        .await,
+        0,
+        "no simulated person is an admin"
+    );
+    let s = figures(
+        &w,
+        StatsFilter {
+            days: "30".into(),
+            ..StatsFilter::default()
+        },
+        true,
+    )
+    .await;
+    assert_eq!(s.counts.requested, written.loans as i64);
+    let build = s.pool_use.iter().find(|p| p.slug == "build").unwrap();
+    assert!(build.loaned_hours > 0.0 && build.loaned_hours <= build.available_hours);
+    assert_eq!(
+        build.idle_machines, 0,
+        "a week of loans touched every machine"
+    );
+}
